@@ -1,0 +1,460 @@
+/*
+ * config.c - see config.h.
+ *
+ * The .env file is parsed here by hand (KEY=VALUE, '#' comments, optional
+ * quotes): no Debian-packaged C library reads that format, and it is a
+ * dozen lines.
+ */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define ENV_FILE_MAX_KEYS 128
+
+struct env_file {
+    char *keys[ENV_FILE_MAX_KEYS];
+    char *values[ENV_FILE_MAX_KEYS];
+    int n;
+};
+
+static void env_file_free(struct env_file *ef)
+{
+    for (int i = 0; i < ef->n; i++) {
+        free(ef->keys[i]);
+        free(ef->values[i]);
+    }
+    ef->n = 0;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* Returns 0, or -1 with err set. A key given twice keeps the last value. */
+static int env_file_read(struct env_file *ef, const char *path, char *err, size_t errlen)
+{
+    char line[4096];
+    int lineno = 0, rc = -1;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = trim(line), *eq, *key, *val;
+        size_t vlen;
+        lineno++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        if (strncmp(p, "export ", 7) == 0)
+            p = trim(p + 7);
+        eq = strchr(p, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "env file %s line %d: expected KEY=VALUE", path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        key = trim(p);
+        val = trim(eq + 1);
+        vlen = strlen(val);
+        if (vlen >= 2 && (val[0] == '"' || val[0] == '\'') && val[vlen - 1] == val[0]) {
+            val[vlen - 1] = '\0';
+            val++;
+        }
+        if (ef->n == ENV_FILE_MAX_KEYS) {
+            snprintf(err, errlen, "env file %s: more than %d keys", path, ENV_FILE_MAX_KEYS);
+            goto out;
+        }
+        ef->keys[ef->n] = strdup(key);
+        ef->values[ef->n] = strdup(val);
+        if (ef->keys[ef->n] == NULL || ef->values[ef->n] == NULL) {
+            free(ef->keys[ef->n]);
+            free(ef->values[ef->n]);
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        ef->n++;
+    }
+    rc = 0;
+out:
+    fclose(f);
+    return rc;
+}
+
+static const char *env_then_file(const char *key, void *ud)
+{
+    struct env_file *ef = ud;
+    const char *v = getenv(key);
+    if (v != NULL)
+        return v;
+    for (int i = ef->n - 1; i >= 0; i--)
+        if (strcmp(ef->keys[i], key) == 0)
+            return ef->values[i];
+    return NULL;
+}
+
+int cfg_load(struct chat_config *cfg, const char *env_file, char *err, size_t errlen)
+{
+    struct env_file ef = {.n = 0};
+    int rc;
+
+    if (env_file != NULL) {
+        if (env_file_read(&ef, env_file, err, errlen) != 0)
+            return -1;
+    } else if (access(".env", R_OK) == 0) {
+        if (env_file_read(&ef, ".env", err, errlen) != 0)
+            return -1;
+    }
+    rc = cfg_load_from(cfg, env_then_file, &ef, err, errlen);
+    env_file_free(&ef);
+    return rc;
+}
+
+/* ---- typed readers: each returns 0 or -1 with err naming the key ---- */
+
+struct reader {
+    cfg_getter_fn get;
+    void *ud;
+    char *err;
+    size_t errlen;
+};
+
+static int read_str(struct reader *r, const char *key, const char *def, char **out)
+{
+    const char *v = r->get(key, r->ud);
+    if (v == NULL || v[0] == '\0')
+        v = def;
+    if (v == NULL) {
+        *out = NULL;
+        return 0;
+    }
+    *out = strdup(v);
+    if (*out == NULL) {
+        snprintf(r->err, r->errlen, "out of memory reading %s", key);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_int(struct reader *r, const char *key, long def, long min, long max, int *out)
+{
+    const char *v = r->get(key, r->ud);
+    char *end;
+    long n;
+    if (v == NULL || v[0] == '\0') {
+        *out = (int)def;
+        return 0;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *trim(end) != '\0' || n < min || n > max) {
+        snprintf(r->err, r->errlen, "%s: expected an integer from %ld to %ld, got \"%s\"", key,
+                 min, max, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+static int read_bool(struct reader *r, const char *key, bool def, bool *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"};
+    static const char *no[] = {"0", "false", "no", "off"};
+    const char *v = r->get(key, r->ud);
+    if (v == NULL || v[0] == '\0') {
+        *out = def;
+        return 0;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    snprintf(r->err, r->errlen, "%s: expected true or false, got \"%s\"", key, v);
+    return -1;
+}
+
+/*
+ * CORS_ORIGINS accepts the seed's JSON list (["a","b"]) or a comma list.
+ * Quotes, brackets and spaces are separators, so both forms reduce to tokens.
+ */
+static int read_origins(struct reader *r, struct chat_config *cfg)
+{
+    const char *def = "http://localhost:3000,http://localhost:8000";
+    const char *v = r->get("CORS_ORIGINS", r->ud);
+    char *copy, *tok, *save = NULL;
+    int rc = 0;
+
+    copy = strdup(v != NULL && v[0] != '\0' ? v : def);
+    if (copy == NULL)
+        return -1;
+    for (tok = strtok_r(copy, "[]\", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, "[]\", \t", &save)) {
+        if (cfg->n_cors_origins == CFG_MAX_ORIGINS) {
+            snprintf(r->err, r->errlen, "CORS_ORIGINS: more than %d origins", CFG_MAX_ORIGINS);
+            rc = -1;
+            break;
+        }
+        if (strcmp(tok, "*") != 0 && strncmp(tok, "http://", 7) != 0 &&
+            strncmp(tok, "https://", 8) != 0) {
+            snprintf(r->err, r->errlen, "CORS_ORIGINS: \"%s\" is not an http(s) origin or *", tok);
+            rc = -1;
+            break;
+        }
+        cfg->cors_origins[cfg->n_cors_origins] = strdup(tok);
+        if (cfg->cors_origins[cfg->n_cors_origins] == NULL) {
+            rc = -1;
+            break;
+        }
+        cfg->n_cors_origins++;
+    }
+    free(copy);
+    return rc;
+}
+
+bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin)
+{
+    for (int i = 0; i < cfg->n_cors_origins; i++)
+        if (strcmp(cfg->cors_origins[i], "*") == 0 || strcmp(cfg->cors_origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+char *cfg_pg_conninfo(const char *url)
+{
+    static const char *schemes[] = {"postgresql+asyncpg://", "postgresql+psycopg://",
+                                    "postgresql://", "postgres://"};
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(url, schemes[i], n) == 0) {
+            char *out;
+            const char *rest = url + n;
+            if (rest[0] == '\0')
+                return NULL;
+            if (asprintf(&out, "postgresql://%s", rest) < 0)
+                return NULL;
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* redis://[user][:password@]host[:port][/db]  or  unix:///path[?db=N] */
+int cfg_parse_redis_url(const char *url, struct chat_config *cfg)
+{
+    const char *p, *at, *hostend, *slash;
+    char *end;
+    long n;
+
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *q = strchr(url + 7, '?');
+        size_t len = q ? (size_t)(q - (url + 7)) : strlen(url + 7);
+        if (len == 0 || url[7] != '/')
+            return -1;
+        cfg->redis_socket = strndup(url + 7, len);
+        cfg->redis_db = 0;
+        if (q != NULL && strncmp(q, "?db=", 4) == 0) {
+            n = strtol(q + 4, &end, 10);
+            if (*end != '\0' || n < 0 || n > 15)
+                return -1;
+            cfg->redis_db = (int)n;
+        }
+        return cfg->redis_socket ? 0 : -1;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    p = url + 8;
+    slash = strchr(p, '/');
+    at = strchr(p, '@');
+    if (at != NULL && (slash == NULL || at < slash)) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL && colon + 1 < at) {
+            free(cfg->redis_password);
+            cfg->redis_password = strndup(colon + 1, (size_t)(at - colon - 1));
+        }
+        p = at + 1;
+    }
+    hostend = p;
+    while (*hostend != '\0' && *hostend != ':' && *hostend != '/')
+        hostend++;
+    if (hostend == p)
+        return -1;
+    cfg->redis_host = strndup(p, (size_t)(hostend - p));
+    cfg->redis_port = 6379;
+    cfg->redis_db = 0;
+    if (*hostend == ':') {
+        n = strtol(hostend + 1, &end, 10);
+        if (end == hostend + 1 || n < 1 || n > 65535 || (*end != '\0' && *end != '/'))
+            return -1;
+        cfg->redis_port = (int)n;
+        hostend = end;
+    }
+    if (*hostend == '/' && hostend[1] != '\0') {
+        n = strtol(hostend + 1, &end, 10);
+        if (end == hostend + 1 || *end != '\0' || n < 0 || n > 15)
+            return -1;
+        cfg->redis_db = (int)n;
+    }
+    return cfg->redis_host ? 0 : -1;
+}
+
+static int read_urls(struct reader *r, struct chat_config *cfg)
+{
+    const char *db = r->get("DATABASE_URL", r->ud);
+    const char *rd = r->get("REDIS_URL", r->ud);
+    const char *pw = r->get("REDIS_PASSWORD", r->ud);
+
+    if (db == NULL || db[0] == '\0') {
+        snprintf(r->err, r->errlen, "DATABASE_URL is required (postgresql://user@host/db)");
+        return -1;
+    }
+    cfg->database_url = cfg_pg_conninfo(db);
+    if (cfg->database_url == NULL) {
+        snprintf(r->err, r->errlen, "DATABASE_URL is malformed: expected postgresql://...");
+        return -1;
+    }
+    if (pw != NULL && pw[0] != '\0')
+        cfg->redis_password = strdup(pw);
+    if (cfg_parse_redis_url(rd != NULL && rd[0] != '\0' ? rd : "redis://localhost:6379/0", cfg) !=
+        0) {
+        snprintf(r->err, r->errlen,
+                 "REDIS_URL is malformed: expected redis://[:password@]host[:port][/db]");
+        return -1;
+    }
+    return 0;
+}
+
+static int read_secret(struct reader *r, struct chat_config *cfg)
+{
+    const char *alg;
+    if (read_str(r, "SECRET_KEY", NULL, &cfg->secret_key) != 0)
+        return -1;
+    if (cfg->secret_key == NULL) {
+        snprintf(r->err, r->errlen, "SECRET_KEY is required (at least %d bytes)", CFG_SECRET_MIN);
+        return -1;
+    }
+    cfg->secret_len = strlen(cfg->secret_key);
+    if (cfg->secret_len < CFG_SECRET_MIN) {
+        snprintf(r->err, r->errlen, "SECRET_KEY is too short: %zu bytes, need at least %d",
+                 cfg->secret_len, CFG_SECRET_MIN);
+        return -1;
+    }
+    if (read_str(r, "ALGORITHM", "HS256", &cfg->algorithm) != 0)
+        return -1;
+    alg = cfg->algorithm;
+    if (strcmp(alg, "HS256") != 0 && strcmp(alg, "HS384") != 0 && strcmp(alg, "HS512") != 0) {
+        snprintf(r->err, r->errlen, "ALGORITHM: \"%s\" is not supported (HS256, HS384, HS512)",
+                 alg);
+        return -1;
+    }
+    /* RFC 7518 3.2: the HMAC key must be at least as long as the hash. */
+    if ((strcmp(alg, "HS384") == 0 && cfg->secret_len < 48) ||
+        (strcmp(alg, "HS512") == 0 && cfg->secret_len < 64)) {
+        snprintf(r->err, r->errlen, "SECRET_KEY is too short for %s", alg);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_log_level(struct reader *r, struct chat_config *cfg)
+{
+    const char *v = r->get("LOG_LEVEL", r->ud);
+    cfg->log_level = log_level_parse(v != NULL && v[0] != '\0' ? v : "INFO");
+    if (cfg->log_level < 0) {
+        snprintf(r->err, r->errlen, "LOG_LEVEL: \"%s\" is not DEBUG, INFO, WARNING or ERROR", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_sizes(struct reader *r, struct chat_config *cfg)
+{
+    int body_kib, frame_kib;
+    if (read_int(r, "MAX_BODY_KIB", 64, 1, 16384, &body_kib) ||
+        read_int(r, "MAX_MESSAGE_CHARS", 4000, 1, 100000, &cfg->max_message_chars) ||
+        read_int(r, "WS_MAX_FRAME_KIB", 64, 1, 16384, &frame_kib) ||
+        read_int(r, "OFFLINE_MESSAGES_MAX", 200, 0, 10000, &cfg->offline_max) ||
+        read_int(r, "WS_QUEUE_MAX", 256, 8, 65536, &cfg->ws_queue_max))
+        return -1;
+    cfg->max_body_bytes = (size_t)body_kib * 1024;
+    cfg->ws_max_frame = (size_t)frame_kib * 1024;
+    return 0;
+}
+
+int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *err, size_t errlen)
+{
+    struct reader r = {get, ud, err, errlen};
+    char host[64] = "gateway";
+
+    memset(cfg, 0, sizeof(*cfg));
+    gethostname(host, sizeof(host) - 1);
+    if (read_str(&r, "APP_NAME", "Chat API", &cfg->app_name) ||
+        read_bool(&r, "DEBUG", false, &cfg->debug) ||
+        read_str(&r, "API_V1_PREFIX", "/api/v1", &cfg->api_prefix) || read_urls(&r, cfg) ||
+        read_bool(&r, "DB_ECHO", false, &cfg->db_echo) ||
+        read_int(&r, "DB_POOL_SIZE", 5, 1, 1000, &cfg->db_pool_size) ||
+        read_int(&r, "DB_MAX_OVERFLOW", 10, 0, 1000, &cfg->db_max_overflow) ||
+        read_secret(&r, cfg) ||
+        read_int(&r, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 525600, &cfg->access_token_minutes) ||
+        read_int(&r, "REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 3650, &cfg->refresh_token_days) ||
+        read_origins(&r, cfg) ||
+        read_int(&r, "RATE_LIMIT_REQUESTS_PER_MINUTE", 60, 1, 10000000, &cfg->rl_per_minute) ||
+        read_int(&r, "RATE_LIMIT_REQUESTS_PER_HOUR", 1000, 1, 100000000, &cfg->rl_per_hour) ||
+        read_int(&r, "RATE_LIMIT_MESSAGE_PER_MINUTE", 30, 1, 10000000,
+                 &cfg->rl_messages_per_minute) ||
+        read_int(&r, "RATE_LIMIT_AUTH_PER_MINUTE", 10, 1, 10000000, &cfg->rl_auth_per_minute) ||
+        read_log_level(&r, cfg) || read_sizes(&r, cfg) ||
+        read_str(&r, "FCGI_SOCKET", "/run/chat/chat-api.sock", &cfg->fcgi_socket) ||
+        read_int(&r, "FCGI_THREADS", 64, 1, 4096, &cfg->fcgi_threads) ||
+        read_str(&r, "WS_HOST", "127.0.0.1", &cfg->ws_host) ||
+        read_int(&r, "WS_PORT", 8081, 1, 65535, &cfg->ws_port) ||
+        read_str(&r, "GATEWAY_ID", host, &cfg->gateway_id) ||
+        read_int(&r, "STREAM_SHARDS", 8, 1, 1024, &cfg->stream_shards)) {
+        cfg_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+void cfg_free(struct chat_config *cfg)
+{
+    free(cfg->app_name);
+    free(cfg->api_prefix);
+    free(cfg->database_url);
+    free(cfg->redis_host);
+    free(cfg->redis_socket);
+    if (cfg->redis_password != NULL)
+        explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
+    free(cfg->redis_password);
+    if (cfg->secret_key != NULL)
+        explicit_bzero(cfg->secret_key, cfg->secret_len);
+    free(cfg->secret_key);
+    free(cfg->algorithm);
+    for (int i = 0; i < cfg->n_cors_origins; i++)
+        free(cfg->cors_origins[i]);
+    free(cfg->fcgi_socket);
+    free(cfg->ws_host);
+    free(cfg->gateway_id);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,99 @@
+/*
+ * config.h - process configuration from the environment.
+ *
+ * Both binaries read the same variables (the seed README's names and
+ * defaults, plus our own FCGI_* / WS_* keys). Values come from the real
+ * environment first, then from an optional KEY=VALUE file (.env style), then
+ * from the defaults below. Validation happens once at start-up; a bad value
+ * stops the program with one line naming the key.
+ */
+#ifndef CHAT_CONFIG_H
+#define CHAT_CONFIG_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#define CFG_MAX_ORIGINS 16
+#define CFG_SECRET_MIN 32
+
+struct chat_config {
+    char *app_name;
+    bool debug;
+    char *api_prefix; /* "/api/v1" */
+
+    char *database_url; /* libpq conninfo (URL normalised for libpq) */
+    bool db_echo;
+    int db_pool_size;
+    int db_max_overflow;
+
+    char *redis_host;
+    int redis_port;
+    char *redis_socket; /* unix socket path or NULL */
+    int redis_db;
+    char *redis_password; /* NULL if none */
+
+    char *secret_key;
+    size_t secret_len;
+    char *algorithm; /* HS256 | HS384 | HS512 */
+    int access_token_minutes;
+    int refresh_token_days;
+
+    char *cors_origins[CFG_MAX_ORIGINS];
+    int n_cors_origins;
+
+    int rl_per_minute;
+    int rl_per_hour;
+    int rl_messages_per_minute;
+    int rl_auth_per_minute; /* login/register per IP and per account */
+
+    int log_level; /* LOG_DEBUG.. from log.h */
+
+    /* limits */
+    size_t max_body_bytes;   /* REST body limit (413 above) */
+    int max_message_chars;   /* message content, in characters */
+    size_t ws_max_frame;     /* WebSocket frame limit */
+    int offline_max;         /* offline messages delivered on connect */
+    int ws_queue_max;        /* outgoing frames queued per connection */
+
+    /* chat-api */
+    char *fcgi_socket;
+    int fcgi_threads;
+
+    /* chat-gateway */
+    char *ws_host;
+    int ws_port;
+    char *gateway_id;
+
+    int stream_shards; /* number of Redis event streams */
+};
+
+/* Look-up function: returns the value of key or NULL. */
+typedef const char *(*cfg_getter_fn)(const char *key, void *ud);
+
+/*
+ * Fill cfg from get(). On error returns -1 and writes one line naming the
+ * key into err. On success cfg owns its strings; release with cfg_free().
+ */
+int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *err, size_t errlen);
+
+/*
+ * Fill cfg from the process environment, falling back to env_file (may be
+ * NULL; a missing file is an error only if env_file was given explicitly).
+ */
+int cfg_load(struct chat_config *cfg, const char *env_file, char *err, size_t errlen);
+
+void cfg_free(struct chat_config *cfg);
+
+/* True when origin is listed in CORS_ORIGINS ("*" allows any). */
+bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin);
+
+/*
+ * Parse a PostgreSQL URL (postgresql://, postgres://, postgresql+asyncpg://)
+ * into a libpq URI. Returns a malloc'ed string or NULL if malformed.
+ */
+char *cfg_pg_conninfo(const char *url);
+
+/* Parse redis://[:password@]host[:port][/db] or unix:///path?db=N. */
+int cfg_parse_redis_url(const char *url, struct chat_config *cfg);
+
+#endif

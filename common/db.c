@@ -1,0 +1,181 @@
+/* db.c - see db.h. */
+#include "db.h"
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DB_RETRY_SECONDS 1
+
+static atomic_int next_slot = 1;
+
+int db_init(struct db_conn *c, const char *conninfo, bool echo)
+{
+    memset(c, 0, sizeof(*c));
+    c->conninfo = strdup(conninfo);
+    c->echo = echo;
+    return c->conninfo != NULL ? 0 : -1;
+}
+
+void db_close(struct db_conn *c)
+{
+    if (c->pg != NULL)
+        PQfinish(c->pg);
+    c->pg = NULL;
+    free(c->conninfo);
+    c->conninfo = NULL;
+}
+
+static void db_drop(struct db_conn *c)
+{
+    if (c->pg != NULL)
+        PQfinish(c->pg);
+    c->pg = NULL;
+    memset(c->prepared, 0, sizeof(c->prepared));
+}
+
+int db_ensure(struct db_conn *c)
+{
+    time_t now = time(NULL);
+
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+        return 0;
+    db_drop(c);
+    if (now < c->retry_after)
+        return -1;
+    c->pg = PQconnectdb(c->conninfo);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        snprintf(c->last_error, sizeof(c->last_error), "%s", PQerrorMessage(c->pg));
+        log_warn(NULL, "postgresql connect failed: %s", c->last_error);
+        db_drop(c);
+        c->retry_after = now + DB_RETRY_SECONDS;
+        return -1;
+    }
+    c->retry_after = 0;
+    return 0;
+}
+
+enum db_err db_err_from_sqlstate(const char *s)
+{
+    if (s == NULL)
+        return DB_ERR_DOWN;
+    if (strcmp(s, "23505") == 0)
+        return DB_ERR_UNIQUE;
+    if (strcmp(s, "23503") == 0)
+        return DB_ERR_FK;
+    if (strcmp(s, "23514") == 0 || strncmp(s, "22", 2) == 0)
+        return DB_ERR_CHECK;
+    if (strcmp(s, "40001") == 0 || strcmp(s, "40P01") == 0)
+        return DB_ERR_CONFLICT;
+    /* 08xxx connection, 57P0x shutdown: the server is going away. */
+    if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0)
+        return DB_ERR_DOWN;
+    return DB_ERR_OTHER;
+}
+
+/* Classify a failed result; drops the connection when it is gone. */
+static enum db_err db_fail(struct db_conn *c, PGresult *r, const char *what)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    enum db_err e;
+
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        e = DB_ERR_DOWN;
+    } else {
+        e = db_err_from_sqlstate(state);
+    }
+    snprintf(c->last_error, sizeof(c->last_error), "%s",
+             r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+    if (e == DB_ERR_OTHER || e == DB_ERR_DOWN)
+        log_emit(LOG_WARN, NULL, json_pack("{s:s, s:s}", "statement", what, "sqlstate",
+                                           state ? state : ""),
+                 "postgresql error: %s", c->last_error);
+    if (r != NULL)
+        PQclear(r);
+    if (e == DB_ERR_DOWN)
+        db_drop(c);
+    return e;
+}
+
+static int stmt_slot(struct db_stmt *st)
+{
+    int s = __atomic_load_n(&st->slot, __ATOMIC_ACQUIRE);
+    if (s == 0) {
+        int fresh = atomic_fetch_add(&next_slot, 1);
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&st->slot, &expected, fresh, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            s = fresh;
+        else
+            s = expected;
+    }
+    return s;
+}
+
+static int stmt_prepare(struct db_conn *c, struct db_stmt *st, enum db_err *err)
+{
+    int slot = stmt_slot(st);
+    PGresult *r;
+
+    if (slot >= DB_MAX_STMTS) {
+        log_error(NULL, "too many prepared statements (raise DB_MAX_STMTS)");
+        *err = DB_ERR_OTHER;
+        return -1;
+    }
+    if (c->prepared[slot / 64] & (1ull << (slot % 64)))
+        return 0;
+    r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *err = db_fail(c, r, st->name);
+        return -1;
+    }
+    PQclear(r);
+    c->prepared[slot / 64] |= 1ull << (slot % 64);
+    return 0;
+}
+
+PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
+                  enum db_err *err)
+{
+    PGresult *r;
+    ExecStatusType s;
+
+    *err = DB_OK;
+    if (db_ensure(c) != 0) {
+        *err = DB_ERR_DOWN;
+        return NULL;
+    }
+    if (stmt_prepare(c, st, err) != 0)
+        return NULL;
+    if (c->echo)
+        log_debug(NULL, "sql %s", st->name);
+    r = PQexecPrepared(c->pg, st->name, nparams, params, NULL, NULL, 0);
+    s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+        *err = db_fail(c, r, st->name);
+        return NULL;
+    }
+    return r;
+}
+
+enum db_err db_simple(struct db_conn *c, const char *sql)
+{
+    PGresult *r;
+
+    if (db_ensure(c) != 0)
+        return DB_ERR_DOWN;
+    r = PQexec(c->pg, sql);
+    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+        return db_fail(c, r, sql);
+    PQclear(r);
+    return DB_OK;
+}
+
+const char *db_get(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}

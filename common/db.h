@@ -1,0 +1,75 @@
+/*
+ * db.h - one PostgreSQL connection with lazily prepared statements.
+ *
+ * Each thread (FastCGI worker) owns one struct db_conn: no pool, no locks.
+ * Statements are declared once as static struct db_stmt and prepared on a
+ * connection the first time they run there. A dropped connection is
+ * noticed, reported as DB_ERR_DOWN (the caller answers 503), and re-opened
+ * on the next call. A statement is never retried after it was sent: we
+ * cannot know whether it committed.
+ */
+#ifndef CHAT_DB_H
+#define CHAT_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define DB_MAX_STMTS 256
+
+enum db_err {
+    DB_OK = 0,
+    DB_ERR_DOWN,      /* no connection, or it broke during the call */
+    DB_ERR_UNIQUE,    /* 23505 unique_violation */
+    DB_ERR_FK,        /* 23503 foreign_key_violation */
+    DB_ERR_CHECK,     /* 23514 check_violation, 22xxx data exceptions */
+    DB_ERR_CONFLICT,  /* 40001 serialization failure, 40P01 deadlock */
+    DB_ERR_OTHER      /* anything else: a bug on our side */
+};
+
+struct db_stmt {
+    const char *name;
+    const char *sql;
+    int slot; /* assigned on first use; 0 = not yet (zero-initialise) */
+};
+
+struct db_conn {
+    PGconn *pg;
+    char *conninfo;
+    bool echo;
+    time_t retry_after; /* throttles reconnect attempts while the DB is down */
+    uint64_t prepared[DB_MAX_STMTS / 64];
+    char last_error[256];
+};
+
+/* Remember conninfo; the connection is made on first use. Returns 0/-1. */
+int db_init(struct db_conn *c, const char *conninfo, bool echo);
+void db_close(struct db_conn *c);
+
+/* Connect if needed. Returns 0 when a usable connection exists. */
+int db_ensure(struct db_conn *c);
+
+/*
+ * Run a prepared statement with text parameters (NULL = SQL NULL). Returns
+ * the result (caller PQclear()s) with *err = DB_OK, or NULL with *err set.
+ */
+PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
+                  enum db_err *err);
+
+/* Run a parameterless utility statement (BEGIN, COMMIT, ROLLBACK). */
+enum db_err db_simple(struct db_conn *c, const char *sql);
+
+/* Convenience: true if result has at least one row. */
+static inline bool db_has_row(const PGresult *r)
+{
+    return r != NULL && PQntuples(r) > 0;
+}
+
+/* Field as string; NULL when SQL NULL. Borrowed from the result. */
+const char *db_get(const PGresult *r, int row, int col);
+
+/* Map a SQLSTATE to our error class. */
+enum db_err db_err_from_sqlstate(const char *sqlstate);
+
+#endif

@@ -1,0 +1,207 @@
+/* rds.c - see rds.h. */
+#include "rds.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RDS_CONNECT_TIMEOUT_MS 500
+#define RDS_COMMAND_TIMEOUT_MS 2000
+
+int64_t rds_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rds_init(struct rds_conn *c, const struct chat_config *cfg)
+{
+    memset(c, 0, sizeof(*c));
+    c->cfg = cfg;
+}
+
+void rds_close(struct rds_conn *c)
+{
+    if (c->ctx != NULL)
+        redisFree(c->ctx);
+    c->ctx = NULL;
+}
+
+static void rds_drop(struct rds_conn *c, const char *why)
+{
+    if (c->ctx != NULL) {
+        log_warn(NULL, "redis connection lost: %s", why);
+        redisFree(c->ctx);
+    }
+    c->ctx = NULL;
+    c->retry_at_ms = rds_now_ms() + RDS_RETRY_MS;
+}
+
+/* AUTH and SELECT on a fresh connection. Returns 0 or -1. */
+static int rds_handshake(struct rds_conn *c)
+{
+    redisReply *r;
+    if (c->cfg->redis_password != NULL) {
+        r = redisCommand(c->ctx, "AUTH %s", c->cfg->redis_password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            log_error(NULL, "redis AUTH failed: %s", r ? r->str : c->ctx->errstr);
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    if (c->cfg->redis_db != 0) {
+        r = redisCommand(c->ctx, "SELECT %d", c->cfg->redis_db);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+int rds_ensure(struct rds_conn *c)
+{
+    struct timeval ct = {0, RDS_CONNECT_TIMEOUT_MS * 1000};
+    struct timeval cmd = {RDS_COMMAND_TIMEOUT_MS / 1000, (RDS_COMMAND_TIMEOUT_MS % 1000) * 1000};
+
+    if (c->ctx != NULL && c->ctx->err == 0)
+        return 0;
+    if (c->ctx != NULL)
+        rds_drop(c, c->ctx->errstr);
+    if (rds_now_ms() < c->retry_at_ms)
+        return -1;
+    if (c->cfg->redis_socket != NULL)
+        c->ctx = redisConnectUnixWithTimeout(c->cfg->redis_socket, ct);
+    else
+        c->ctx = redisConnectWithTimeout(c->cfg->redis_host, c->cfg->redis_port, ct);
+    if (c->ctx == NULL || c->ctx->err != 0) {
+        if (c->ctx != NULL)
+            redisFree(c->ctx);
+        c->ctx = NULL;
+        c->retry_at_ms = rds_now_ms() + RDS_RETRY_MS;
+        return -1;
+    }
+    if (redisSetTimeout(c->ctx, cmd) != REDIS_OK || rds_handshake(c) != 0) {
+        rds_drop(c, "handshake failed");
+        return -1;
+    }
+    return 0;
+}
+
+static redisReply *rds_checked(struct rds_conn *c, void *reply)
+{
+    if (reply == NULL) {
+        rds_drop(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+        return NULL;
+    }
+    return reply;
+}
+
+redisReply *rds_cmd(struct rds_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    void *reply;
+
+    if (rds_ensure(c) != 0)
+        return NULL;
+    va_start(ap, fmt);
+    reply = redisvCommand(c->ctx, fmt, ap);
+    va_end(ap);
+    return rds_checked(c, reply);
+}
+
+redisReply *rds_cmd_argv(struct rds_conn *c, int argc, const char **argv, const size_t *lens)
+{
+    if (rds_ensure(c) != 0)
+        return NULL;
+    return rds_checked(c, redisCommandArgv(c->ctx, argc, argv, lens));
+}
+
+int rds_append_argv(struct rds_conn *c, int argc, const char **argv, const size_t *lens)
+{
+    if (rds_ensure(c) != 0)
+        return -1;
+    return redisAppendCommandArgv(c->ctx, argc, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+int rds_collect(struct rds_conn *c, int n, redisReply **replies)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (c->ctx == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) {
+            for (int j = 0; j < i; j++) {
+                freeReplyObject(replies[j]);
+                replies[j] = NULL;
+            }
+            rds_drop(c, c->ctx->errstr[0] ? c->ctx->errstr : "pipeline failed");
+            return -1;
+        }
+        replies[i] = r;
+    }
+    return 0;
+}
+
+static pthread_mutex_t script_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* SCRIPT LOAD and remember the SHA. Returns 0 or -1. */
+static int rds_script_load(struct rds_conn *c, struct rds_script *s, char sha[41])
+{
+    redisReply *r = rds_cmd(c, "SCRIPT LOAD %s", s->src);
+    int rc = -1;
+    if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(sha, r->str, 41);
+        pthread_mutex_lock(&script_lock);
+        memcpy(s->sha, sha, 41);
+        pthread_mutex_unlock(&script_lock);
+        rc = 0;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+redisReply *rds_eval(struct rds_conn *c, struct rds_script *s, int nkeys, int nargs,
+                     const char **args)
+{
+    const char *argv[40];
+    char nk[16], sha[41];
+    redisReply *r = NULL;
+
+    if (nargs + 3 > 40)
+        return NULL;
+    pthread_mutex_lock(&script_lock);
+    memcpy(sha, s->sha, sizeof(sha));
+    pthread_mutex_unlock(&script_lock);
+    if (sha[0] == '\0' && rds_script_load(c, s, sha) != 0)
+        return NULL;
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = sha;
+    argv[2] = nk;
+    for (int i = 0; i < nargs; i++)
+        argv[3 + i] = args[i];
+    for (int attempt = 0; attempt < 2; attempt++) {
+        r = rds_cmd_argv(c, nargs + 3, argv, NULL);
+        if (r == NULL || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            break;
+        freeReplyObject(r);
+        r = NULL;
+        if (rds_script_load(c, s, sha) != 0)
+            break;
+    }
+    return r;
+}

@@ -1,0 +1,64 @@
+/*
+ * rds.h - one synchronous Redis connection (hiredis) with timeouts.
+ *
+ * hiredis 0.14 has no timeouts unless asked: every connection here sets a
+ * connect and a command timeout so a hung Redis cannot hang a worker. On
+ * any I/O error the context is freed (a hiredis context cannot be reused
+ * after an error) and the next call reconnects, at most once per
+ * RDS_RETRY_MS while Redis stays down. Callers treat NULL replies as
+ * "Redis unavailable": Redis is cache and fan-out, never the record.
+ */
+#ifndef CHAT_RDS_H
+#define CHAT_RDS_H
+
+#include "config.h"
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+#define RDS_RETRY_MS 250
+
+struct rds_conn {
+    redisContext *ctx;
+    const struct chat_config *cfg; /* borrowed */
+    int64_t retry_at_ms;
+};
+
+void rds_init(struct rds_conn *c, const struct chat_config *cfg);
+void rds_close(struct rds_conn *c);
+
+/* Connect (AUTH, SELECT) if needed. Returns 0 when connected. */
+int rds_ensure(struct rds_conn *c);
+
+/*
+ * Run one command. Returns the reply (caller freeReplyObject()s) or NULL
+ * when Redis is unavailable. Error replies are returned as
+ * REDIS_REPLY_ERROR replies.
+ */
+redisReply *rds_cmd(struct rds_conn *c, const char *fmt, ...);
+redisReply *rds_cmd_argv(struct rds_conn *c, int argc, const char **argv, const size_t *lens);
+
+/*
+ * Pipelining: append n commands with rds_append*(), then collect them with
+ * rds_collect(). On failure every reply slot is NULL and -1 is returned.
+ */
+int rds_append_argv(struct rds_conn *c, int argc, const char **argv, const size_t *lens);
+int rds_collect(struct rds_conn *c, int n, redisReply **replies);
+
+/* A Lua script; declare as static with .src set, the SHA is learnt once. */
+struct rds_script {
+    const char *src;
+    char sha[41];
+};
+
+/*
+ * Run script by SHA (EVALSHA), loading it with SCRIPT LOAD first time and
+ * again after NOSCRIPT (Redis restarted). args are nkeys keys then values.
+ * Returns the reply or NULL when Redis is unavailable.
+ */
+redisReply *rds_eval(struct rds_conn *c, struct rds_script *s, int nkeys, int nargs,
+                     const char **args);
+
+int64_t rds_now_ms(void);
+
+#endif
