@@ -1,0 +1,142 @@
+/* events.c - see events.h. */
+#include "events.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+uint32_t ev_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: stable across processes and hosts */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int ev_shard(const char *conversation_id, int nshards)
+{
+    return (int)(ev_hash(conversation_id) % (uint32_t)nshards);
+}
+
+void ev_stream_key(int shard, char out[EV_KEY_MAX])
+{
+    snprintf(out, EV_KEY_MAX, EV_STREAM_PREFIX "%d", shard);
+}
+
+void ev_cache_key(const char *conversation_id, char out[EV_KEY_MAX])
+{
+    snprintf(out, EV_KEY_MAX, "chat:recent:%s", conversation_id);
+}
+
+void ev_typing_key(const char *conversation_id, char out[EV_KEY_MAX])
+{
+    snprintf(out, EV_KEY_MAX, "chat:typing:%s", conversation_id);
+}
+
+void ev_presence_key(const char *user_id, char out[EV_KEY_MAX])
+{
+    snprintf(out, EV_KEY_MAX, "chat:presence:%s", user_id);
+}
+
+int64_t ev_epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+json_t *ev_message(const char *conversation_id, long long seq, json_t *message)
+{
+    return json_pack("{s:s, s:s, s:I, s:O}", "type", "message", "conversation_id",
+                     conversation_id, "seq", (json_int_t)seq, "message", message);
+}
+
+json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing)
+{
+    return json_pack("{s:s, s:s, s:s, s:b}", "type", "typing", "conversation_id",
+                     conversation_id, "user_id", user_id, "is_typing", is_typing);
+}
+
+json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
+                const char *message_id)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "read", "conversation_id",
+                     conversation_id, "user_id", user_id, "seq", (json_int_t)seq, "message_id",
+                     message_id);
+}
+
+json_t *ev_member(const char *conversation_id, const char *user_id, const char *action)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "conversation_id",
+                     conversation_id, "user_id", user_id, "action", action);
+}
+
+/* Append the XADD of ev to the pipeline. Returns 0 or -1. */
+static int append_xadd(struct rds_conn *r, int nshards, const char *cid, const char *payload)
+{
+    char key[EV_KEY_MAX];
+    const char *argv[] = {"XADD", key, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
+    ev_stream_key(ev_shard(cid, nshards), key);
+    return rds_append_argv(r, 8, argv, NULL);
+}
+
+static int collect_ok(struct rds_conn *r, int n)
+{
+    redisReply *rep[8];
+    int rc = rds_collect(r, n, rep);
+    for (int i = 0; i < n; i++) {
+        if (rep[i] != NULL && rep[i]->type == REDIS_REPLY_ERROR)
+            rc = -1;
+        if (rep[i] != NULL)
+            freeReplyObject(rep[i]);
+    }
+    return rc;
+}
+
+int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, const json_t *ev)
+{
+    char *payload = json_dumps(ev, JSON_COMPACT);
+    int rc = -1;
+    if (payload == NULL)
+        return -1;
+    if (append_xadd(r, nshards, conversation_id, payload) == 0)
+        rc = collect_ok(r, 1);
+    free(payload);
+    return rc;
+}
+
+int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id,
+                       long long seq, json_t *message)
+{
+    char key[EV_KEY_MAX], score[24], trim_to[16];
+    char *payload = NULL, *cached = NULL;
+    json_t *ev = ev_message(conversation_id, seq, message);
+    int rc = -1;
+
+    if (ev == NULL)
+        goto out;
+    payload = json_dumps(ev, JSON_COMPACT);
+    cached = json_dumps(message, JSON_COMPACT);
+    if (payload == NULL || cached == NULL)
+        goto out;
+    ev_cache_key(conversation_id, key);
+    snprintf(score, sizeof(score), "%lld", seq);
+    snprintf(trim_to, sizeof(trim_to), "%d", -(EV_CACHE_SIZE + 1));
+    {
+        const char *zadd[] = {"ZADD", key, score, cached};
+        const char *ztrim[] = {"ZREMRANGEBYRANK", key, "0", trim_to};
+        const char *expire[] = {"EXPIRE", key, EV_CACHE_TTL_SECONDS};
+        if (append_xadd(r, nshards, conversation_id, payload) != 0 ||
+            rds_append_argv(r, 4, zadd, NULL) != 0 || rds_append_argv(r, 4, ztrim, NULL) != 0 ||
+            rds_append_argv(r, 3, expire, NULL) != 0)
+            goto out;
+    }
+    rc = collect_ok(r, 4);
+out:
+    free(payload);
+    free(cached);
+    json_decref(ev);
+    return rc;
+}

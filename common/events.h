@@ -1,0 +1,67 @@
+/*
+ * events.h - the Redis side of the contract between chat-api and the
+ * gateways: key names, stream sharding, event JSON, and the message cache.
+ * docs/ARCHITECTURE.md describes the same contract in prose; keep both in
+ * step.
+ *
+ * Streams: every event about conversation C goes to stream
+ * "chat:events:{shard}" with shard = fnv1a(C) % STREAM_SHARDS, as one entry
+ * whose field "e" holds the event JSON. Every gateway reads every shard
+ * (XREAD, no consumer group: each gateway needs every event) and delivers
+ * to its local sockets; per-conversation seq numbers let it detect gaps.
+ */
+#ifndef CHAT_EVENTS_H
+#define CHAT_EVENTS_H
+
+#include "rds.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+#define EV_STREAM_PREFIX "chat:events:"
+#define EV_STREAM_MAXLEN "100000"   /* approximate trim (XADD MAXLEN ~) */
+#define EV_CACHE_SIZE 50            /* messages kept per conversation */
+#define EV_CACHE_TTL_SECONDS "86400"
+#define EV_ONLINE_KEY "chat:online" /* ZSET user_id -> expiry (epoch ms) */
+#define EV_TYPING_TTL_MS 5000
+
+#define EV_KEY_MAX 96
+
+uint32_t ev_hash(const char *s);
+int ev_shard(const char *conversation_id, int nshards);
+void ev_stream_key(int shard, char out[EV_KEY_MAX]);
+void ev_cache_key(const char *conversation_id, char out[EV_KEY_MAX]);  /* chat:recent:{id} */
+void ev_typing_key(const char *conversation_id, char out[EV_KEY_MAX]); /* chat:typing:{id} */
+void ev_presence_key(const char *user_id, char out[EV_KEY_MAX]);       /* chat:presence:{id} */
+
+/* Wall clock in epoch milliseconds (scores of expiring ZSET members). */
+int64_t ev_epoch_ms(void);
+
+/*
+ * Event constructors. Each returns a new object:
+ *   {"type":"message","conversation_id","seq","message":{...}}
+ *   {"type":"typing","conversation_id","user_id","is_typing"}
+ *   {"type":"read","conversation_id","user_id","seq","message_id"}
+ *   {"type":"member","conversation_id","user_id","action":"added"|"removed"}
+ */
+json_t *ev_message(const char *conversation_id, long long seq, json_t *message /* borrowed */);
+json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing);
+json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
+                const char *message_id);
+json_t *ev_member(const char *conversation_id, const char *user_id, const char *action);
+
+/*
+ * Publish ev (borrowed) on the conversation's shard with one XADD.
+ * Returns 0, or -1 when Redis is unavailable (the caller carries on:
+ * PostgreSQL holds the truth and gateways catch up by seq).
+ */
+int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, const json_t *ev);
+
+/*
+ * Publish a message event and add the message to the conversation's
+ * cache in one pipeline (XADD, ZADD, ZREMRANGEBYRANK, EXPIRE).
+ */
+int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id,
+                       long long seq, json_t *message /* borrowed */);
+
+#endif

@@ -1,0 +1,120 @@
+/* message.c - see message.h. */
+#include "message.h"
+
+#include <string.h>
+
+struct db_stmt msg_send_stmt = {
+    .name = "msg_send",
+    .sql = "WITH mem AS ("
+           "  SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3"
+           "), prior AS ("
+           "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content FROM messages m"
+           "  WHERE $5::text IS NOT NULL AND m.conversation_id = $1 AND m.sender_id = $3"
+           "    AND m.client_message_id = $5::text"
+           "), bump AS ("
+           "  UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(),"
+           "         updated_at = now()"
+           "  WHERE id = $1 AND EXISTS (SELECT 1 FROM mem) AND NOT EXISTS (SELECT 1 FROM prior)"
+           "  RETURNING last_seq"
+           "), ins AS ("
+           "  INSERT INTO messages (id, conversation_id, seq, sender_id, content,"
+           "                        client_message_id)"
+           "  SELECT $2, $1, bump.last_seq, $3, $4, $5::text FROM bump"
+           "  RETURNING id, seq, created_at, client_message_id, content"
+           ") "
+           "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"
+           "       u.username, r.fresh "
+           "FROM (SELECT ins.*, true AS fresh FROM ins"
+           "      UNION ALL SELECT prior.*, false FROM prior) r"
+           " CROSS JOIN (SELECT username FROM users WHERE id = $3) u",
+};
+
+/* Length of the UTF-8 sequence starting at s, or 0 if invalid (RFC 3629). */
+static size_t utf8_seq_len(const unsigned char *s, size_t left)
+{
+    size_t n;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+const char *msg_content_problem(const char *content, size_t len, int max_chars)
+{
+    const unsigned char *s = (const unsigned char *)content;
+    size_t i = 0;
+    long chars = 0;
+    bool blank = true;
+
+    while (i < len) {
+        size_t n = utf8_seq_len(s + i, len - i);
+        if (n == 0)
+            return "content must be valid UTF-8";
+        if (s[i] == 0)
+            return "content must not contain NUL characters";
+        if (n > 1 || (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r'))
+            blank = false;
+        i += n;
+        chars++;
+    }
+    if (blank)
+        return "content must not be empty";
+    if (chars > max_chars)
+        return "content is too long";
+    return NULL;
+}
+
+bool msg_client_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > MSG_CLIENT_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] < 0x21 || id[i] > 0x7e)
+            return false;
+    return true;
+}
+
+json_t *msg_row_to_json(const struct msg_row *m)
+{
+    json_t *sender, *o;
+
+    if (m->sender_id != NULL)
+        sender = json_pack("{s:s, s:s?}", "id", m->sender_id, "username", m->sender_username);
+    else
+        sender = json_pack("{s:n, s:s}", "id", "username", "deleted user");
+    o = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:s, s:s, s:o*}", "id", m->id, "conversation_id",
+                  m->conversation_id, "seq", (json_int_t)m->seq, "sender_id", m->sender_id,
+                  "content", m->content, "timestamp", m->created_at, "created_at", m->created_at,
+                  "sender", sender);
+    if (o != NULL && m->client_message_id != NULL)
+        json_object_set_new(o, "client_message_id", json_string(m->client_message_id));
+    return o;
+}
+
+const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq)
+{
+    if (min_read_seq >= seq)
+        return "read";
+    if (min_delivered_seq >= seq)
+        return "delivered";
+    return "sent";
+}

@@ -1,0 +1,71 @@
+/*
+ * message.h - the message model shared by the REST API and the gateway:
+ * content validation, the one-round-trip send statement, and the JSON
+ * shape of a message (REST responses, stream events, cache entries and
+ * WebSocket frames all use msg_row_to_json()).
+ */
+#ifndef CHAT_MESSAGE_H
+#define CHAT_MESSAGE_H
+
+#include "db.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MSG_CLIENT_ID_MAX 128
+
+/* A message as read from the database; every string borrowed. */
+struct msg_row {
+    const char *id;
+    const char *conversation_id;
+    long long seq;
+    const char *sender_id;       /* NULL for a deleted sender */
+    const char *sender_username; /* NULL for a deleted sender */
+    const char *content;
+    const char *created_at; /* ISO 8601 UTC */
+    const char *client_message_id;
+};
+
+/*
+ * Check content of len bytes: valid UTF-8 (jansson guarantees it for
+ * parsed JSON, not for other sources), no NUL, not blank, at most
+ * max_chars code points. Returns NULL when fine, else a reason.
+ */
+const char *msg_content_problem(const char *content, size_t len, int max_chars);
+
+/* Check an optional client_message_id: 1..128 printable ASCII. */
+bool msg_client_id_valid(const char *id);
+
+/*
+ * The send statement. Parameters: $1 conversation_id, $2 new message id,
+ * $3 sender_id, $4 content, $5 client_message_id (NULL = none).
+ * Result columns: see MSG_SEND_COL_*. No row: the sender is not a member.
+ * A retried send with the same client_message_id returns the first message
+ * with fresh = 'f'. A concurrent duplicate fails with DB_ERR_UNIQUE and the
+ * whole statement rolls back (no sequence number is lost); run it again.
+ */
+extern struct db_stmt msg_send_stmt;
+enum {
+    MSG_SEND_COL_ID,
+    MSG_SEND_COL_SEQ,
+    MSG_SEND_COL_CREATED,
+    MSG_SEND_COL_CLIENT_ID,
+    MSG_SEND_COL_CONTENT,
+    MSG_SEND_COL_USERNAME,
+    MSG_SEND_COL_FRESH
+};
+
+/* Timestamp format used in every SELECT: ISO 8601, UTC, microseconds. */
+#define MSG_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/*
+ * The JSON of a message, without read_status (computed per viewer).
+ * Returns a new reference or NULL when out of memory.
+ */
+json_t *msg_row_to_json(const struct msg_row *m);
+
+/* "sent" | "delivered" | "read" from the other members' lowest watermarks. */
+const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * auth.h - who is calling: bearer access tokens, and the token pair that
+ * register/login/refresh hand out (with server-side refresh rotation).
+ */
+#ifndef CHAT_AUTH_H
+#define CHAT_AUTH_H
+
+#include "http.h"
+
+/*
+ * Authenticate the request from "Authorization: Bearer <jwt>". On success
+ * fills req->user_id/username and returns 0. Otherwise answers 401 (or 503
+ * when the database is down) and returns -1. A token of a deleted user is
+ * rejected: the user row is checked on every call.
+ */
+int auth_authenticate(struct http_req *req);
+
+/*
+ * Issue an access token and a new refresh token for user_id. family is the
+ * refresh family to continue (NULL starts a new one). Stores the refresh
+ * token (hashed). Returns the response object
+ * {access_token, refresh_token, token_type, expires_in} or NULL after
+ * having answered an error.
+ */
+json_t *auth_issue_pair(struct http_req *req, const char *user_id, const char *family);
+
+#endif
