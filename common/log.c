@@ -94,7 +94,7 @@ void log_emit(int level, const char *request_id, json_t *fields, const char *fmt
         json_object_set_new(line, "request_id", json_string(request_id));
     if (fields != NULL)
         json_object_update(line, fields);
-    out = json_dumps(line, JSON_COMPACT);
+    out = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (out != NULL) {
         size_t n = strlen(out);
         out[n] = '\n'; /* replaces the NUL; we write exactly n + 1 bytes */

@@ -14,6 +14,7 @@ const struct route router_table[] = {
     {"GET", "/health", route_health, R_NO_RL},
     {"GET", "/openapi.json", route_openapi, R_NO_RL},
     {"GET", "/docs", route_docs, R_ROOT | R_NO_RL},
+    {"GET", "/docs/{asset}", route_docs_asset, R_ROOT | R_NO_RL},
 
     {"POST", "/auth/register", route_register, R_JSON | R_NO_RL},
     {"POST", "/auth/login", route_login, R_JSON | R_NO_RL},

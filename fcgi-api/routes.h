@@ -13,6 +13,7 @@ void route_health(struct http_req *req);
 /* routes_docs.c */
 void route_openapi(struct http_req *req);
 void route_docs(struct http_req *req);
+void route_docs_asset(struct http_req *req);
 
 /* routes_auth.c */
 void route_register(struct http_req *req);

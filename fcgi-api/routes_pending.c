@@ -3,6 +3,7 @@
 #define PENDING(fn) void fn(struct http_req *req) { http_error(req, 501, "not_implemented", "not implemented yet"); }
 PENDING(route_openapi)
 PENDING(route_docs)
+PENDING(route_docs_asset)
 PENDING(route_register)
 PENDING(route_login)
 PENDING(route_refresh)
