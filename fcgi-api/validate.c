@@ -1,0 +1,122 @@
+/* validate.c - see validate.h. */
+#include "validate.h"
+#include "uuid.h"
+
+#include <ctype.h>
+#include <string.h>
+
+size_t v_utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+static json_t *field_value(struct http_req *req, const char *field)
+{
+    json_t *v = req->json ? json_object_get(req->json, field) : NULL;
+    return v != NULL && !json_is_null(v) ? v : NULL;
+}
+
+int v_string(struct http_req *req, const char *field, size_t min, size_t max, bool required,
+             const char **out)
+{
+    json_t *v = field_value(req, field);
+    size_t len;
+
+    *out = NULL;
+    if (v == NULL) {
+        if (!required)
+            return 0;
+        http_error(req, 422, "validation_error", "%s: field required", field);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        http_error(req, 422, "validation_error", "%s: must be a string", field);
+        return -1;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        http_error(req, 422, "validation_error", "%s: must not contain NUL characters", field);
+        return -1;
+    }
+    len = v_utf8_len(json_string_value(v));
+    if (len < min || len > max) {
+        http_error(req, 422, "validation_error", "%s: length must be from %zu to %zu characters",
+                   field, min, max);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int v_uuid(struct http_req *req, const char *field, bool required, const char **out)
+{
+    if (v_string(req, field, 1, 64, required, out) != 0)
+        return -1;
+    if (*out != NULL && !uuid_is_valid(*out)) {
+        http_error(req, 422, "validation_error", "%s: must be a UUID", field);
+        return -1;
+    }
+    return 0;
+}
+
+int v_bool(struct http_req *req, const char *field, bool required, bool *out, bool *present)
+{
+    json_t *v = field_value(req, field);
+    *present = v != NULL;
+    if (v == NULL) {
+        if (!required)
+            return 0;
+        http_error(req, 422, "validation_error", "%s: field required", field);
+        return -1;
+    }
+    if (!json_is_boolean(v)) {
+        http_error(req, 422, "validation_error", "%s: must be true or false", field);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+int v_username(struct http_req *req, const char *field, bool required, const char **out)
+{
+    if (v_string(req, field, 3, 50, required, out) != 0)
+        return -1;
+    for (const char *p = *out; p != NULL && *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-') {
+            http_error(req, 422, "validation_error",
+                       "%s: only letters, digits, '_', '.' and '-' are allowed", field);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int v_email(struct http_req *req, const char *field, bool required, const char **out)
+{
+    const char *at, *dot;
+    if (v_string(req, field, 3, 254, required, out) != 0)
+        return -1;
+    if (*out == NULL)
+        return 0;
+    at = strchr(*out, '@');
+    dot = at ? strrchr(at, '.') : NULL;
+    if (at == NULL || at == *out || strchr(at + 1, '@') != NULL || dot == NULL ||
+        dot == at + 1 || dot[1] == '\0' || strpbrk(*out, " \t\r\n") != NULL) {
+        http_error(req, 422, "validation_error", "%s: not a valid e-mail address", field);
+        return -1;
+    }
+    return 0;
+}
+
+int v_path_uuid(struct http_req *req, int i, const char **out)
+{
+    if (i >= req->nparams || !uuid_is_valid(req->params[i])) {
+        http_error(req, 404, "not_found", "not found");
+        return -1;
+    }
+    *out = req->params[i];
+    return 0;
+}

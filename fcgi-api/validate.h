@@ -1,0 +1,37 @@
+/*
+ * validate.h - reading typed fields out of a request's JSON body.
+ *
+ * Each reader answers 422 naming the field when the value is missing (and
+ * required), of the wrong type, or out of bounds, and returns -1; the
+ * handler then just returns. Strings are borrowed from req->json.
+ */
+#ifndef CHAT_VALIDATE_H
+#define CHAT_VALIDATE_H
+
+#include "http.h"
+
+#include <stdbool.h>
+
+/* String field of min..max characters (code points). *out NULL if absent. */
+int v_string(struct http_req *req, const char *field, size_t min, size_t max, bool required,
+             const char **out);
+
+/* Field that must be a UUID (string). */
+int v_uuid(struct http_req *req, const char *field, bool required, const char **out);
+
+/* Boolean field; *present says whether it was given. */
+int v_bool(struct http_req *req, const char *field, bool required, bool *out, bool *present);
+
+/* Username rule: 3..50 of [A-Za-z0-9_.-]. */
+int v_username(struct http_req *req, const char *field, bool required, const char **out);
+
+/* A plausible e-mail address (one @, a dot in the domain, no spaces), <= 254. */
+int v_email(struct http_req *req, const char *field, bool required, const char **out);
+
+/* Path parameter i as a UUID, else 404 (ids that cannot exist are not found). */
+int v_path_uuid(struct http_req *req, int i, const char **out);
+
+/* Count UTF-8 code points. */
+size_t v_utf8_len(const char *s);
+
+#endif
