@@ -21,6 +21,12 @@ struct db_stmt msg_send_stmt = {
            "                        client_message_id)"
            "  SELECT $2, $1, bump.last_seq, $3, $4, $5::text FROM bump"
            "  RETURNING id, seq, created_at, client_message_id, content"
+           "), own AS ("
+           /* Sending implies having read the conversation up to one's own message. */
+           "  UPDATE conversation_members SET"
+           "    last_read_seq = greatest(last_read_seq, bump.last_seq), last_read_at = now(),"
+           "    delivered_seq = greatest(delivered_seq, bump.last_seq)"
+           "  FROM bump WHERE conversation_id = $1 AND user_id = $3"
            ") "
            "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"
            "       u.username, r.fresh "

@@ -1,0 +1,169 @@
+/* conversations.c - see conversations.h. */
+#include "conversations.h"
+#include "events.h"
+#include "message.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct db_stmt member_stmt = {
+    .name = "conv_member",
+    .sql = "SELECT c.type FROM conversation_members m JOIN conversations c"
+           " ON c.id = m.conversation_id WHERE m.conversation_id = $1 AND m.user_id = $2",
+};
+
+/*
+ * The conversation object in one round trip. Columns: id, type, name,
+ * description, created_by, created_at, unread_count, participants (json),
+ * last message (id, seq, sender_id, sender name, content, created_at,
+ * client_message_id), watermarks (json).
+ */
+#define CONV_SELECT                                                                             \
+    "SELECT c.id, c.type, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","   \
+    " greatest(c.last_seq - cm.last_read_seq, 0),"                                              \
+    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"              \
+    "         'display_name', u.display_name, 'role', p.role) ORDER BY p.joined_at, u.id)"      \
+    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                          \
+    "   WHERE p.conversation_id = c.id),"                                                       \
+    " lm.id, lm.seq, lm.sender_id, CASE WHEN lu.deleted_at IS NULL THEN lu.username END,"       \
+    " lm.content, " MSG_TS("lm.created_at") ", lm.client_message_id,"                           \
+    " (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"                           \
+    "         greatest(w.delivered_seq, w.last_read_seq)))"                                     \
+    "    FROM conversation_members w WHERE w.conversation_id = c.id)"                           \
+    " FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id"           \
+    " LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq"               \
+    " LEFT JOIN users lu ON lu.id = lm.sender_id"
+
+struct db_stmt conv_one_stmt = {
+    .name = "conv_one",
+    .sql = CONV_SELECT " WHERE cm.user_id = $1 AND cm.conversation_id = $2",
+};
+
+struct db_stmt conv_list_stmt = {
+    .name = "conv_list",
+    .sql = CONV_SELECT " WHERE cm.user_id = $1 AND c.type IN ('direct', 'group')"
+                       " ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC"
+                       " LIMIT 500",
+};
+
+int conv_require_member(struct http_req *req, const char *cid, const char *type)
+{
+    const char *params[2] = {cid, req->user_id};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &member_stmt, 2, params, &err);
+    int rc = -1;
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return -1;
+    }
+    if (db_has_row(r) && (type == NULL || strcmp(PQgetvalue(r, 0, 0), type) == 0))
+        rc = 0;
+    else
+        http_error(req, 404, "not_found", "%s not found",
+                   type && strcmp(type, "room") == 0 ? "room" : "conversation");
+    PQclear(r);
+    return rc;
+}
+
+void conv_min_watermarks(const json_t *wm, const char *user_id, long long *min_read,
+                         long long *min_delivered)
+{
+    size_t i;
+    json_t *t;
+    bool any = false;
+
+    *min_read = 0;
+    *min_delivered = 0;
+    json_array_foreach(wm, i, t)
+    {
+        const char *uid = json_string_value(json_array_get(t, 0));
+        long long rd = json_integer_value(json_array_get(t, 1));
+        long long dv = json_integer_value(json_array_get(t, 2));
+        if (uid == NULL || (user_id != NULL && strcmp(uid, user_id) == 0))
+            continue;
+        if (!any || rd < *min_read)
+            *min_read = rd;
+        if (!any || dv < *min_delivered)
+            *min_delivered = dv;
+        any = true;
+    }
+    if (!any) {
+        /* Nobody else in the conversation: nothing can be read or delivered. */
+        *min_read = 0;
+        *min_delivered = 0;
+    }
+}
+
+static json_t *json_column(const PGresult *r, int row, int col)
+{
+    const char *v = db_get(r, row, col);
+    json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+    return j ? j : json_array();
+}
+
+json_t *conv_from_row(const PGresult *r, int i)
+{
+    json_t *o, *last = json_null(), *wm = json_column(r, i, 17);
+
+    if (db_get(r, i, 8) != NULL) {
+        struct msg_row m = {
+            .id = db_get(r, i, 8),
+            .conversation_id = db_get(r, i, 0),
+            .seq = atoll(PQgetvalue(r, i, 9)),
+            .sender_id = db_get(r, i, 10),
+            .sender_username = db_get(r, i, 11),
+            .content = db_get(r, i, 12),
+            .created_at = db_get(r, i, 13),
+            .client_message_id = db_get(r, i, 14),
+        };
+        long long mr, md;
+        json_decref(last);
+        last = msg_row_to_json(&m);
+        conv_min_watermarks(wm, m.sender_id, &mr, &md);
+        if (last != NULL)
+            json_object_set_new(last, "read_status", json_string(msg_read_status(m.seq, mr, md)));
+    }
+    o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:o, s:o*}", "id", db_get(r, i, 0),
+                  "type", db_get(r, i, 1), "name", db_get(r, i, 2), "description",
+                  db_get(r, i, 3), "created_by", db_get(r, i, 4), "created_at", db_get(r, i, 5),
+                  "unread_count", (json_int_t)atoll(PQgetvalue(r, i, 6)), "participants",
+                  json_column(r, i, 7), "last_message", last);
+    json_decref(wm);
+    return o;
+}
+
+json_t *conv_fetch(struct http_req *req, const char *cid)
+{
+    const char *params[2] = {req->user_id, cid};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &conv_one_stmt, 2, params, &err);
+    json_t *o = NULL;
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return NULL;
+    }
+    if (!db_has_row(r))
+        http_error(req, 404, "not_found", "conversation not found");
+    else if ((o = conv_from_row(r, 0)) == NULL)
+        http_error(req, 503, "unavailable", "out of memory");
+    PQclear(r);
+    return o;
+}
+
+void conv_reply(struct http_req *req, const char *cid, int status)
+{
+    json_t *o = conv_fetch(req, cid);
+    if (o != NULL)
+        http_reply(req, status, o);
+}
+
+void conv_publish_member(struct http_req *req, const char *cid, const char *user_id,
+                         const char *action)
+{
+    json_t *ev = ev_member(cid, user_id, action);
+    if (ev != NULL)
+        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+    json_decref(ev);
+}

@@ -1,0 +1,42 @@
+/*
+ * conversations.h - conversation queries shared by the conversation,
+ * message and room routes: membership checks, the conversation object,
+ * and member-change events.
+ */
+#ifndef CHAT_CONVERSATIONS_H
+#define CHAT_CONVERSATIONS_H
+
+#include "http.h"
+
+/*
+ * 0 when the caller is a member of conversation cid (of any type if type
+ * is NULL, else of that type); otherwise answers 404 (no existence leak)
+ * or 503 and returns -1.
+ */
+int conv_require_member(struct http_req *req, const char *cid, const char *type);
+
+/*
+ * The conversation object for the caller (participants, unread_count,
+ * last_message), or NULL after answering 404/503.
+ */
+json_t *conv_fetch(struct http_req *req, const char *cid);
+
+/* The conversation object from row i of a conv_one/conv_list result. */
+json_t *conv_from_row(const PGresult *r, int i);
+extern struct db_stmt conv_list_stmt;
+
+/* Answer with conv_fetch(cid) and the given status. */
+void conv_reply(struct http_req *req, const char *cid, int status);
+
+/* Publish a "member" event (added/removed) for user in cid; best effort. */
+void conv_publish_member(struct http_req *req, const char *cid, const char *user_id,
+                         const char *action);
+
+/*
+ * Lowest watermarks of members other than user_id, from a JSON array of
+ * [user_id, last_read_seq, delivered_seq] triples (as the queries return).
+ */
+void conv_min_watermarks(const json_t *wm, const char *user_id, long long *min_read,
+                         long long *min_delivered);
+
+#endif

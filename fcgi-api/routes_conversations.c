@@ -1,0 +1,364 @@
+/*
+ * routes_conversations.c - listing, direct get-or-create, groups, read
+ * watermarks, typing and online users.
+ */
+#include "conversations.h"
+#include "events.h"
+#include "routes.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * Get-or-create in one statement. The unique (direct_low, direct_high)
+ * constraint decides races: the loser's INSERT does nothing, and since its
+ * snapshot predates the winner's commit it sees no row either; running the
+ * statement again then finds the winner's conversation.
+ * Columns: id, created (bool), other user exists (bool).
+ */
+static struct db_stmt direct_stmt = {
+    .name = "conv_direct",
+    .sql = "WITH other AS ("
+           "  SELECT id FROM users WHERE id = $2 AND deleted_at IS NULL"
+           "), ins AS ("
+           "  INSERT INTO conversations (id, type, created_by, direct_low, direct_high)"
+           "  SELECT $3, 'direct', $1, least($1::uuid, $2::uuid), greatest($1::uuid, $2::uuid)"
+           "  FROM other ON CONFLICT (direct_low, direct_high) DO NOTHING RETURNING id"
+           "), mem AS ("
+           "  INSERT INTO conversation_members (conversation_id, user_id)"
+           "  SELECT ins.id, u FROM ins, unnest(ARRAY[$1::uuid, $2::uuid]) u"
+           ") "
+           "SELECT x.id, coalesce(x.created, false), EXISTS (SELECT 1 FROM other)"
+           " FROM (SELECT 1) one LEFT JOIN ("
+           "   SELECT id, true AS created FROM ins"
+           "   UNION ALL SELECT c.id, false FROM conversations c"
+           "   WHERE c.direct_low = least($1::uuid, $2::uuid)"
+           "     AND c.direct_high = greatest($1::uuid, $2::uuid)"
+           " ) x ON true",
+};
+
+/* Columns: all participants exist (bool). Creates nothing when one is unknown. */
+static struct db_stmt group_stmt = {
+    .name = "conv_group",
+    .sql = "WITH ids AS ("
+           "  SELECT DISTINCT unnest($3::uuid[] || ARRAY[$4::uuid]) AS id"
+           "), found AS ("
+           "  SELECT u.id FROM users u JOIN ids ON ids.id = u.id WHERE u.deleted_at IS NULL"
+           "), ok AS ("
+           "  SELECT (SELECT count(*) FROM found) = (SELECT count(*) FROM ids) AS ok"
+           "), c AS ("
+           "  INSERT INTO conversations (id, type, name, created_by)"
+           "  SELECT $1, 'group', $2, $4 FROM ok WHERE ok.ok RETURNING id"
+           "), m AS ("
+           "  INSERT INTO conversation_members (conversation_id, user_id, role)"
+           "  SELECT c.id, f.id, CASE WHEN f.id = $4::uuid THEN 'owner' ELSE 'member' END"
+           "  FROM c, found f"
+           ") SELECT ok FROM ok",
+};
+
+static struct db_stmt read_stmt = {
+    .name = "conv_read",
+    .sql = "WITH target AS ("
+           "  SELECT coalesce((SELECT seq FROM messages WHERE id = $3::uuid"
+           "                   AND conversation_id = $1), c.last_seq) AS seq,"
+           "         $3::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages"
+           "            WHERE id = $3::uuid AND conversation_id = $1) AS bad_id"
+           "  FROM conversations c WHERE c.id = $1"
+           "), upd AS ("
+           "  UPDATE conversation_members m SET"
+           "    last_read_seq = greatest(m.last_read_seq, t.seq), last_read_at = now(),"
+           "    delivered_seq = greatest(m.delivered_seq, t.seq)"
+           "  FROM target t WHERE m.conversation_id = $1 AND m.user_id = $2 AND NOT t.bad_id"
+           "  RETURNING m.last_read_seq"
+           ") SELECT t.bad_id, u.last_read_seq,"
+           "   (SELECT id FROM messages WHERE conversation_id = $1 AND seq = u.last_read_seq)"
+           " FROM target t LEFT JOIN upd u ON true"
+           " WHERE EXISTS (SELECT 1 FROM conversation_members"
+           "               WHERE conversation_id = $1 AND user_id = $2)",
+};
+
+void route_conv_list(struct http_req *req)
+{
+    const char *params[1] = {req->user_id};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &conv_list_stmt, 1, params, &err);
+    json_t *list;
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    list = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(list, conv_from_row(r, i));
+    PQclear(r);
+    http_reply(req, 200, json_pack("{s:o}", "conversations", list));
+}
+
+void route_conv_online(struct http_req *req)
+{
+    char min[32];
+    redisReply *r;
+    json_t *ids = json_array();
+
+    snprintf(min, sizeof(min), "%lld", (long long)ev_epoch_ms());
+    r = rds_cmd(&req->w->rds, "ZRANGEBYSCORE %s %s +inf LIMIT 0 10000", EV_ONLINE_KEY, min);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        if (r != NULL)
+            freeReplyObject(r);
+        json_decref(ids);
+        http_error(req, 503, "redis_unavailable", "presence is unavailable, retry later");
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            json_array_append_new(ids, json_string(r->element[i]->str));
+    freeReplyObject(r);
+    http_reply(req, 200, json_pack("{s:O, s:o}", "online_user_ids", ids, "user_ids", ids));
+}
+
+void route_conv_direct(struct http_req *req)
+{
+    char other[HTTP_PARAM_LEN], id[UUID_STR_LEN];
+    const char *other_id = NULL, *params[3];
+    enum db_err err;
+
+    if (strcmp(req->method, "GET") == 0) {
+        if (!http_query(req, "other_user_id", other, sizeof(other))) {
+            http_error(req, 422, "validation_error", "other_user_id: query parameter required");
+            return;
+        }
+        if (!uuid_is_valid(other)) {
+            http_error(req, 422, "validation_error", "other_user_id: must be a UUID");
+            return;
+        }
+        other_id = other;
+    } else if (v_uuid(req, "other_user_id", true, &other_id) != 0) {
+        return;
+    }
+    if (strcasecmp(other_id, req->user_id) == 0) {
+        http_error(req, 422, "validation_error",
+                   "other_user_id: cannot open a direct conversation with yourself");
+        return;
+    }
+    uuid_v7_string(id);
+    params[0] = req->user_id;
+    params[1] = other_id;
+    params[2] = id;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        PGresult *r = db_exec(&req->w->db, &direct_stmt, 3, params, &err);
+        if (r == NULL) {
+            if (err == DB_ERR_UNIQUE)
+                continue; /* lost the race inside the statement: look again */
+            http_db_error(req, err);
+            return;
+        }
+        if (db_get(r, 0, 0) != NULL) {
+            char cid[UUID_STR_LEN];
+            bool created = PQgetvalue(r, 0, 1)[0] == 't';
+            snprintf(cid, sizeof(cid), "%s", PQgetvalue(r, 0, 0));
+            PQclear(r);
+            if (created) {
+                conv_publish_member(req, cid, req->user_id, "added");
+                conv_publish_member(req, cid, other_id, "added");
+            }
+            conv_reply(req, cid, created ? 201 : 200);
+            return;
+        }
+        if (PQgetvalue(r, 0, 2)[0] != 't') {
+            PQclear(r);
+            http_error(req, 404, "not_found", "user not found");
+            return;
+        }
+        PQclear(r);
+    }
+    http_error(req, 503, "busy", "could not create the conversation, retry");
+}
+
+void route_conv_group(struct http_req *req)
+{
+    const char *name, *type, *params[4];
+    json_t *ids = json_object_get(req->json, "participant_ids"), *v;
+    char id[UUID_STR_LEN], *arr = NULL;
+    size_t i, n, used = 0;
+    enum db_err err;
+    PGresult *r;
+
+    if (v_string(req, "type", 1, 16, false, &type) ||
+        v_string(req, "name", 1, 100, true, &name))
+        return;
+    if (type != NULL && strcmp(type, "group") != 0) {
+        http_error(req, 422, "validation_error", "type: must be \"group\"");
+        return;
+    }
+    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > 100) {
+        http_error(req, 422, "validation_error",
+                   "participant_ids: must be an array of 1 to 100 user ids");
+        return;
+    }
+    n = json_array_size(ids);
+    arr = malloc(n * (UUID_STR_LEN + 1) + 3);
+    if (arr == NULL) {
+        http_error(req, 503, "unavailable", "out of memory");
+        return;
+    }
+    arr[used++] = '{';
+    json_array_foreach(ids, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s == NULL || !uuid_is_valid(s)) {
+            free(arr);
+            http_error(req, 422, "validation_error", "participant_ids[%zu]: must be a UUID", i);
+            return;
+        }
+        used += (size_t)sprintf(arr + used, "%s%s", i ? "," : "", s);
+    }
+    arr[used++] = '}';
+    arr[used] = '\0';
+    uuid_v7_string(id);
+    params[0] = id;
+    params[1] = name;
+    params[2] = arr;
+    params[3] = req->user_id;
+    r = db_exec(&req->w->db, &group_stmt, 4, params, &err);
+    free(arr);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    if (PQgetvalue(r, 0, 0)[0] != 't') {
+        PQclear(r);
+        http_error(req, 422, "validation_error", "participant_ids: unknown user id");
+        return;
+    }
+    PQclear(r);
+    json_array_foreach(ids, i, v) conv_publish_member(req, id, json_string_value(v), "added");
+    conv_publish_member(req, id, req->user_id, "added");
+    conv_reply(req, id, 201);
+}
+
+void route_conv_get(struct http_req *req)
+{
+    const char *cid;
+    if (v_path_uuid(req, 0, &cid) == 0)
+        conv_reply(req, cid, 200);
+}
+
+void route_conv_read(struct http_req *req)
+{
+    const char *cid, *mid, *params[3];
+    enum db_err err;
+    PGresult *r;
+    json_t *ev;
+
+    if (v_path_uuid(req, 0, &cid) || v_uuid(req, "message_id", false, &mid))
+        return;
+    params[0] = cid;
+    params[1] = req->user_id;
+    params[2] = mid;
+    r = db_exec(&req->w->db, &read_stmt, 3, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    if (!db_has_row(r)) {
+        PQclear(r);
+        http_error(req, 404, "not_found", "conversation not found");
+        return;
+    }
+    if (PQgetvalue(r, 0, 0)[0] == 't') {
+        PQclear(r);
+        http_error(req, 422, "validation_error", "message_id: not a message of this conversation");
+        return;
+    }
+    ev = ev_read(cid, req->user_id, atoll(PQgetvalue(r, 0, 1)), db_get(r, 0, 2));
+    if (ev != NULL)
+        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+    json_decref(ev);
+    http_reply(req, 200,
+               json_pack("{s:s, s:s, s:I, s:s?}", "conversation_id", cid, "user_id", req->user_id,
+                         "last_read_seq", (json_int_t)atoll(PQgetvalue(r, 0, 1)),
+                         "last_read_message_id", db_get(r, 0, 2)));
+    PQclear(r);
+}
+
+/* Current typers of cid, dropping expired entries on the way. NULL if Redis is down. */
+static json_t *typing_users(struct http_req *req, const char *cid)
+{
+    char key[EV_KEY_MAX], now[32];
+    const char *zrem[] = {"ZREMRANGEBYSCORE", key, "-inf", now};
+    const char *zget[] = {"ZRANGEBYSCORE", key, "(", "+inf"};
+    char excl[40];
+    redisReply *rep[2];
+    json_t *ids = NULL;
+
+    ev_typing_key(cid, key);
+    snprintf(now, sizeof(now), "%lld", (long long)ev_epoch_ms());
+    snprintf(excl, sizeof(excl), "(%s", now);
+    zget[2] = excl;
+    if (rds_append_argv(&req->w->rds, 4, zrem, NULL) != 0 ||
+        rds_append_argv(&req->w->rds, 4, zget, NULL) != 0 ||
+        rds_collect(&req->w->rds, 2, rep) != 0)
+        return NULL;
+    if (rep[1]->type == REDIS_REPLY_ARRAY) {
+        ids = json_array();
+        for (size_t i = 0; i < rep[1]->elements; i++)
+            json_array_append_new(ids, json_string(rep[1]->element[i]->str));
+    }
+    freeReplyObject(rep[0]);
+    freeReplyObject(rep[1]);
+    return ids;
+}
+
+void route_typing_set(struct http_req *req)
+{
+    const char *cid;
+    char key[EV_KEY_MAX], expiry[32];
+    bool is_typing, present;
+    redisReply *r;
+    json_t *ev, *users;
+
+    if (v_path_uuid(req, 0, &cid) || v_bool(req, "is_typing", true, &is_typing, &present) ||
+        conv_require_member(req, cid, NULL))
+        return;
+    ev_typing_key(cid, key);
+    snprintf(expiry, sizeof(expiry), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
+    if (is_typing)
+        r = rds_cmd(&req->w->rds, "ZADD %s %s %s", key, expiry, req->user_id);
+    else
+        r = rds_cmd(&req->w->rds, "ZREM %s %s", key, req->user_id);
+    if (r == NULL) {
+        http_error(req, 503, "redis_unavailable", "typing state is unavailable, retry later");
+        return;
+    }
+    freeReplyObject(r);
+    r = rds_cmd(&req->w->rds, "PEXPIRE %s %d", key, EV_TYPING_TTL_MS * 2);
+    if (r != NULL)
+        freeReplyObject(r);
+    ev = ev_typing(cid, req->user_id, is_typing);
+    if (ev != NULL)
+        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+    json_decref(ev);
+    users = typing_users(req, cid);
+    http_reply(req, 200,
+               json_pack("{s:s, s:b, s:o}", "conversation_id", cid, "is_typing", is_typing,
+                         "typing_users", users ? users : json_array()));
+}
+
+void route_typing_get(struct http_req *req)
+{
+    const char *cid;
+    json_t *users;
+
+    if (v_path_uuid(req, 0, &cid) || conv_require_member(req, cid, NULL))
+        return;
+    users = typing_users(req, cid);
+    if (users == NULL) {
+        http_error(req, 503, "redis_unavailable", "typing state is unavailable, retry later");
+        return;
+    }
+    http_reply(req, 200, json_pack("{s:s, s:o}", "conversation_id", cid, "typing_users", users));
+}

@@ -1,0 +1,368 @@
+/*
+ * routes_rooms.c - the seed's legacy chat rooms.
+ *
+ * A room is a conversation of type "room": same members table, same
+ * messages, same WebSocket fan-out. Rights: the owner or an admin member
+ * updates the room, adds members and removes others; any member may
+ * remove themself; the owner cannot be removed. A non-member sees 404 for
+ * every room call, a member without the right gets 403.
+ */
+#include "conversations.h"
+#include "messages.h"
+#include "routes.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ROOM_COLS                                                                               \
+    "c.id, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","                  \
+    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"              \
+    "         'role', p.role) ORDER BY p.joined_at, u.id)"                                      \
+    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                          \
+    "   WHERE p.conversation_id = c.id), me.role"
+
+static struct db_stmt room_one_stmt = {
+    .name = "room_one",
+    .sql = "SELECT " ROOM_COLS " FROM conversations c JOIN conversation_members me"
+           " ON me.conversation_id = c.id AND me.user_id = $1"
+           " WHERE c.id = $2 AND c.type = 'room'",
+};
+
+static struct db_stmt room_list_stmt = {
+    .name = "room_list",
+    .sql = "SELECT " ROOM_COLS " FROM conversations c JOIN conversation_members me"
+           " ON me.conversation_id = c.id AND me.user_id = $1"
+           " WHERE c.type = 'room' ORDER BY c.created_at DESC, c.id LIMIT 500",
+};
+
+/* Creates the room with the creator as owner and the valid listed users. */
+static struct db_stmt room_create_stmt = {
+    .name = "room_create",
+    .sql = "WITH ids AS ("
+           "  SELECT DISTINCT unnest($4::uuid[]) AS id"
+           "), found AS ("
+           "  SELECT u.id FROM users u JOIN ids ON ids.id = u.id"
+           "  WHERE u.deleted_at IS NULL AND u.id <> $5"
+           "), ok AS ("
+           "  SELECT (SELECT count(*) FROM found) = (SELECT count(*) FROM ids"
+           "          WHERE id <> $5) AS ok"
+           "), c AS ("
+           "  INSERT INTO conversations (id, type, name, description, created_by)"
+           "  SELECT $1, 'room', $2, $3, $5 FROM ok WHERE ok.ok RETURNING id"
+           "), m AS ("
+           "  INSERT INTO conversation_members (conversation_id, user_id, role)"
+           "  SELECT c.id, $5, 'owner' FROM c"
+           "  UNION ALL SELECT c.id, f.id, 'member' FROM c, found f"
+           ") SELECT ok FROM ok",
+};
+
+static struct db_stmt room_update_stmt = {
+    .name = "room_update",
+    .sql = "UPDATE conversations SET name = coalesce($2, name),"
+           " description = CASE WHEN $3::boolean THEN $4 ELSE description END,"
+           " updated_at = now() WHERE id = $1 AND type = 'room'",
+};
+
+/* Columns: inserted (bool), user exists (bool). */
+static struct db_stmt room_add_stmt = {
+    .name = "room_add",
+    .sql = "WITH u AS (SELECT id FROM users WHERE id = $2 AND deleted_at IS NULL),"
+           " ins AS (INSERT INTO conversation_members (conversation_id, user_id, role)"
+           "   SELECT $1, u.id, $3 FROM u ON CONFLICT DO NOTHING RETURNING 1)"
+           " SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM u)",
+};
+
+/* Columns: removed member's role (no row: was not a member). Never the owner. */
+static struct db_stmt room_remove_stmt = {
+    .name = "room_remove",
+    .sql = "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2"
+           " AND role <> 'owner' RETURNING role",
+};
+
+static struct db_stmt room_role_stmt = {
+    .name = "room_role",
+    .sql = "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+};
+
+static json_t *room_from_row(const PGresult *r, int i)
+{
+    const char *members = db_get(r, i, 5);
+    json_t *m = members ? json_loads(members, 0, NULL) : NULL;
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s}", "id", db_get(r, i, 0), "name",
+                     db_get(r, i, 1), "description", db_get(r, i, 2), "created_by",
+                     db_get(r, i, 3), "created_at", db_get(r, i, 4), "members",
+                     m ? m : json_array(), "my_role", db_get(r, i, 6));
+}
+
+/*
+ * Fetch room rid for the caller. Returns the result (caller PQclear()s) or
+ * NULL after answering 404/503.
+ */
+static PGresult *room_fetch(struct http_req *req, const char *rid)
+{
+    const char *params[2] = {req->user_id, rid};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &room_one_stmt, 2, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return NULL;
+    }
+    if (!db_has_row(r)) {
+        PQclear(r);
+        http_error(req, 404, "not_found", "room not found");
+        return NULL;
+    }
+    return r;
+}
+
+static void room_reply(struct http_req *req, const char *rid, int status)
+{
+    PGresult *r = room_fetch(req, rid);
+    if (r == NULL)
+        return;
+    http_reply(req, status, room_from_row(r, 0));
+    PQclear(r);
+}
+
+/* The caller's role in room rid, answering 404 when not a member. */
+static int room_role(struct http_req *req, const char *rid, char role[16])
+{
+    PGresult *r = room_fetch(req, rid);
+    if (r == NULL)
+        return -1;
+    snprintf(role, 16, "%s", PQgetvalue(r, 0, 6));
+    PQclear(r);
+    return 0;
+}
+
+static bool is_manager(const char *role)
+{
+    return strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0;
+}
+
+/* '{a,b}' array literal of validated UUIDs from a JSON array field. */
+static int uuid_array(struct http_req *req, const char *field, char **out)
+{
+    json_t *ids = json_object_get(req->json, field), *v;
+    size_t i, used = 0;
+    char *arr;
+
+    *out = NULL;
+    if (ids != NULL && !json_is_null(ids) &&
+        (!json_is_array(ids) || json_array_size(ids) > 1000)) {
+        http_error(req, 422, "validation_error", "%s: must be an array of at most 1000 user ids",
+                   field);
+        return -1;
+    }
+    arr = malloc(json_array_size(ids) * (UUID_STR_LEN + 1) + 3);
+    if (arr == NULL) {
+        http_error(req, 503, "unavailable", "out of memory");
+        return -1;
+    }
+    arr[used++] = '{';
+    json_array_foreach(ids, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s == NULL || !uuid_is_valid(s)) {
+            free(arr);
+            http_error(req, 422, "validation_error", "%s[%zu]: must be a UUID", field, i);
+            return -1;
+        }
+        used += (size_t)sprintf(arr + used, "%s%s", i ? "," : "", s);
+    }
+    arr[used++] = '}';
+    arr[used] = '\0';
+    *out = arr;
+    return 0;
+}
+
+void route_room_create(struct http_req *req)
+{
+    const char *name, *desc, *params[5];
+    char id[UUID_STR_LEN], *arr;
+    enum db_err err;
+    PGresult *r;
+
+    if (v_string(req, "name", 1, 100, true, &name) ||
+        v_string(req, "description", 0, 1000, false, &desc) ||
+        uuid_array(req, "member_ids", &arr))
+        return;
+    uuid_v7_string(id);
+    params[0] = id;
+    params[1] = name;
+    params[2] = desc;
+    params[3] = arr;
+    params[4] = req->user_id;
+    r = db_exec(&req->w->db, &room_create_stmt, 5, params, &err);
+    free(arr);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    if (PQgetvalue(r, 0, 0)[0] != 't') {
+        PQclear(r);
+        http_error(req, 422, "validation_error", "member_ids: unknown user id");
+        return;
+    }
+    PQclear(r);
+    conv_publish_member(req, id, req->user_id, "added");
+    room_reply(req, id, 201);
+}
+
+void route_room_list(struct http_req *req)
+{
+    const char *params[1] = {req->user_id};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &room_list_stmt, 1, params, &err);
+    json_t *list;
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    list = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(list, room_from_row(r, i));
+    PQclear(r);
+    http_reply(req, 200, json_pack("{s:o}", "rooms", list));
+}
+
+void route_room_get(struct http_req *req)
+{
+    const char *rid;
+    if (v_path_uuid(req, 0, &rid) == 0)
+        room_reply(req, rid, 200);
+}
+
+void route_room_update(struct http_req *req)
+{
+    const char *rid, *name, *desc, *params[4];
+    bool set_desc = json_object_get(req->json, "description") != NULL;
+    char role[16];
+    enum db_err err;
+    PGresult *r;
+
+    if (v_path_uuid(req, 0, &rid) || v_string(req, "name", 1, 100, false, &name) ||
+        v_string(req, "description", 0, 1000, false, &desc) || room_role(req, rid, role))
+        return;
+    if (!is_manager(role)) {
+        http_error(req, 403, "forbidden", "only the room owner or an admin can update the room");
+        return;
+    }
+    params[0] = rid;
+    params[1] = name;
+    params[2] = set_desc ? "true" : "false";
+    params[3] = desc;
+    r = db_exec(&req->w->db, &room_update_stmt, 4, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    PQclear(r);
+    room_reply(req, rid, 200);
+}
+
+void route_room_member_add(struct http_req *req)
+{
+    const char *rid, *uid, *new_role, *params[3];
+    char role[16];
+    enum db_err err;
+    PGresult *r;
+    bool inserted;
+
+    if (v_path_uuid(req, 0, &rid) || v_path_uuid(req, 1, &uid) ||
+        v_string(req, "role", 1, 16, false, &new_role) || room_role(req, rid, role))
+        return;
+    if (new_role == NULL)
+        new_role = "member";
+    if (strcmp(new_role, "member") != 0 && strcmp(new_role, "admin") != 0) {
+        http_error(req, 422, "validation_error", "role: must be \"member\" or \"admin\"");
+        return;
+    }
+    if (!is_manager(role) || (strcmp(new_role, "admin") == 0 && strcmp(role, "owner") != 0)) {
+        http_error(req, 403, "forbidden", "only the room owner or an admin can add members");
+        return;
+    }
+    params[0] = rid;
+    params[1] = uid;
+    params[2] = new_role;
+    r = db_exec(&req->w->db, &room_add_stmt, 3, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    inserted = PQgetvalue(r, 0, 0)[0] == 't';
+    if (PQgetvalue(r, 0, 1)[0] != 't') {
+        PQclear(r);
+        http_error(req, 404, "not_found", "user not found");
+        return;
+    }
+    PQclear(r);
+    if (inserted)
+        conv_publish_member(req, rid, uid, "added");
+    room_reply(req, rid, inserted ? 201 : 200);
+}
+
+void route_room_member_remove(struct http_req *req)
+{
+    const char *rid, *uid, *params[2];
+    bool self;
+    char role[16];
+    enum db_err err;
+    PGresult *r;
+
+    if (v_path_uuid(req, 0, &rid) || v_path_uuid(req, 1, &uid) || room_role(req, rid, role))
+        return;
+    self = strcasecmp(uid, req->user_id) == 0;
+    if (!self && !is_manager(role)) {
+        http_error(req, 403, "forbidden", "only the room owner or an admin can remove others");
+        return;
+    }
+    params[0] = rid;
+    params[1] = uid;
+    r = db_exec(&req->w->db, &room_role_stmt, 2, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    if (!db_has_row(r)) {
+        PQclear(r);
+        http_error(req, 404, "not_found", "user is not a member of this room");
+        return;
+    }
+    if (strcmp(PQgetvalue(r, 0, 0), "owner") == 0 ||
+        (!self && strcmp(PQgetvalue(r, 0, 0), "admin") == 0 && strcmp(role, "owner") != 0)) {
+        PQclear(r);
+        http_error(req, 403, "forbidden", "%s",
+                   self ? "the owner cannot leave the room" : "this member cannot be removed");
+        return;
+    }
+    PQclear(r);
+    r = db_exec(&req->w->db, &room_remove_stmt, 2, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    PQclear(r);
+    conv_publish_member(req, rid, uid, "removed");
+    http_reply(req, 204, NULL);
+}
+
+void route_room_messages(struct http_req *req)
+{
+    const char *rid;
+    if (v_path_uuid(req, 0, &rid) || conv_require_member(req, rid, "room"))
+        return;
+    msg_page_reply(req, rid);
+}
+
+void route_room_send(struct http_req *req)
+{
+    const char *rid;
+    if (v_uuid(req, "room_id", true, &rid) || conv_require_member(req, rid, "room"))
+        return;
+    msg_send_reply(req, rid);
+}
