@@ -8,6 +8,7 @@
  * every room call, a member without the right gets 403.
  */
 #include "conversations.h"
+#include "message.h"
 #include "messages.h"
 #include "routes.h"
 #include "validate.h"
