@@ -104,7 +104,8 @@ json_t *msg_row_to_json(const struct msg_row *m)
     json_t *sender, *o;
 
     if (m->sender_id != NULL)
-        sender = json_pack("{s:s, s:s?}", "id", m->sender_id, "username", m->sender_username);
+        sender = json_pack("{s:s, s:s}", "id", m->sender_id, "username",
+                           m->sender_username ? m->sender_username : "deleted user");
     else
         sender = json_pack("{s:n, s:s}", "id", "username", "deleted user");
     o = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:s, s:s, s:o*}", "id", m->id, "conversation_id",

@@ -104,7 +104,7 @@ static json_t *json_column(const PGresult *r, int row, int col)
 
 json_t *conv_from_row(const PGresult *r, int i)
 {
-    json_t *o, *last = json_null(), *wm = json_column(r, i, 17);
+    json_t *o, *last = json_null(), *wm = json_column(r, i, 15);
 
     if (db_get(r, i, 8) != NULL) {
         struct msg_row m = {
