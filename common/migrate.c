@@ -76,7 +76,8 @@ int migrate_run(PGconn *pg, char *err, size_t errlen)
     for (int i = 0; i < migrate_count; i++)
         if (migrate_list[i].version > known)
             known = migrate_list[i].version;
-    if (exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errlen) != 0)
+    if (exec_ok(pg, "SET client_min_messages = warning", err, errlen) != 0 ||
+        exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, errlen) != 0)
         return -1;
     current = migrate_current(pg, err, errlen);
     if (current < 0) {
