@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 
 const STRICT = `${process.env.CHAT_STRICT_BASE_URL || 'http://127.0.0.1:18001'}/api/v1`;
 const MAIN = `${process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000'}/api/v1`;
@@ -48,15 +49,38 @@ test('per-user request limit answers 429 with Retry-After and X-RateLimit header
   assert.equal((await call(STRICT, 'GET', '/users/me', { token: b.token })).status, 200);
 });
 
-test('login attempts have their own stricter limit (brute force)', async () => {
+// A request from a chosen loopback source address (127.0.0.0/8 is all
+// local), so a test gets its own per-IP bucket.
+function loginFrom(ip, username, password) {
+  const body = JSON.stringify({ username, password });
+  const url = new URL(`${STRICT}/auth/login`);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress: ip,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, res => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function randomLoopback() {
+  const b = () => 1 + Math.floor(Math.random() * 250);
+  return `127.${b()}.${b()}.${b()}`;
+}
+
+test('login attempts are limited per IP and per account (brute force)', async () => {
   const a = await register();
-  const statuses = [];
-  for (let i = 0; i < 5; i++)
-    statuses.push((await call(STRICT, 'POST', '/auth/login', { body: { username: a.name, password: 'wrong-password' } })).status);
-  assert.deepEqual(statuses.slice(0, 3), [401, 401, 401]);
-  assert.ok(statuses.slice(3).every(s => s === 429), statuses.join(','));
-  // Even the right password waits now.
-  assert.equal((await call(STRICT, 'POST', '/auth/login', { body: { username: a.name, password: 'password123' } })).status, 429);
+  const ipA = randomLoopback();
+  const fromA = [];
+  for (let i = 0; i < 4; i++) fromA.push(await loginFrom(ipA, a.name, 'wrong-password'));
+  assert.deepEqual(fromA, [401, 401, 401, 429]);
+  // A fresh address still meets the account's own limit, even with the right password.
+  assert.equal(await loginFrom(randomLoopback(), a.name, 'password123'), 429);
+  // The per-IP limit holds for another account too.
+  const b = await register();
+  assert.equal(await loginFrom(ipA, b.name, 'password123'), 429);
 });
 
 test('messages per minute per user', async () => {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# deps.sh - install what the build, the stack and the tests need, and only
+# what is missing (Debian 12). Quiet when everything is there.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+PKGS=(build-essential cmake pkg-config
+      libfcgi-dev libfcgi-bin libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
+      libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libpq-dev libcmocka-dev
+      postgresql postgresql-contrib redis-server redis-tools nginx-light
+      curl procps iproute2)
+# Node.js runs the integration tests; any packaging of it will do (Debian's
+# nodejs + npm, or a nodejs that bundles npm).
+command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nginx-light or full nginx both serve.
+if [[ " ${missing[*]-} " == *" nginx-light "* ]] && command -v nginx > /dev/null; then
+    missing=("${missing[@]/nginx-light/}")
+fi
+want=()
+for p in "${missing[@]-}"; do [ -n "$p" ] && want+=("$p"); done
+if [ ${#want[@]} -gt 0 ]; then
+    echo "deps: installing ${want[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" > /dev/null
+fi
+
+# Debian's postinst scripts may start the system services; ours run privately.
+for svc in postgresql redis-server nginx; do
+    command -v service > /dev/null && service "$svc" status > /dev/null 2>&1 && service "$svc" stop > /dev/null 2>&1 || true
+done
+
+if [ ! -d "$ROOT/tests/integration/node_modules" ]; then
+    (cd "$ROOT/tests/integration" && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
+fi

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# stack.sh - the local stack behind `make run` and `make test`: a private
+# PostgreSQL cluster, Redis, chat-api, chat-gateway(s) and nginx, all on
+# loopback or unix sockets under var/<profile>/, never the system services.
+#
+#   scripts/stack.sh [--profile run|test] [--build-dir DIR] COMMAND
+#   COMMAND: start | stop | status | env | migrate
+#            redis-stop | redis-start | pg-stop | pg-start
+#            gateway-kill N | gateway-stop N | gateway-start N
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PROFILE=run
+BUILD=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --profile) PROFILE=$2; shift 2 ;;
+    --build-dir) BUILD=$2; shift 2 ;;
+    *) break ;;
+    esac
+done
+CMD=${1:-status}
+ARG=${2:-}
+
+case "$PROFILE" in
+run) HTTP_PORT=8000; STRICT_PORT=""; PG_PORT=55432; REDIS_PORT=56379; GW_PORTS=(18081) ;;
+test) HTTP_PORT=18000; STRICT_PORT=18001; PG_PORT=55433; REDIS_PORT=56380; GW_PORTS=(18091 18092) ;;
+*) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
+esac
+[ -n "$BUILD" ] || { [ "$PROFILE" = run ] && BUILD=$ROOT/build || BUILD=$ROOT/build-test; }
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+VAR=$ROOT/var/$PROFILE
+LOG=$VAR/log
+PIDS=$VAR/pids
+API_BIN=$BUILD/fcgi-api/chat-api
+GW_BIN=$BUILD/ws-gateway/chat-gateway
+ENV_FILE=$VAR/chat.env
+STRICT_ENV_FILE=$VAR/chat-strict.env
+
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'stack.sh: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root: the cluster belongs to the postgres
+# user, so it must live where that user can reach. When the checkout is
+# not traversable by postgres, use a directory under /tmp named after it.
+pg_root() {
+    if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
+        printf '%s\n' "$VAR/pg"
+    else
+        printf '/tmp/chat-pg-%s-%s\n' "$(printf '%s' "$ROOT" | md5sum | cut -c1-12)" "$PROFILE"
+    fi
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+    local limit=$1 what=$2 i=0
+    shift 2
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -le $((limit * 10)) ] || return 1
+        sleep 0.1
+    done
+}
+
+show_log() { [ -f "$1" ] && { echo "--- last lines of $1:" >&2; tail -n 20 "$1" >&2; }; return 0; }
+
+write_env() {
+    mkdir -p "$VAR"
+    [ -s "$VAR/secret_key" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$VAR/secret_key"; chmod 600 "$VAR/secret_key"; }
+    local sock; sock=$(pg_root)/sock
+    {
+        echo "DATABASE_URL=postgresql://chat@/chat?host=$sock&port=$PG_PORT"
+        echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0"
+        echo "SECRET_KEY=$(cat "$VAR/secret_key")"
+        echo "FCGI_SOCKET=$VAR/chat-api.sock"
+        echo "FCGI_THREADS=64"
+        echo "WS_HOST=127.0.0.1"
+        echo "WS_PORT=${GW_PORTS[0]}"
+        echo "GATEWAY_ID=gw1"
+        echo "LOG_LEVEL=INFO"
+        echo "CORS_ORIGINS=http://localhost:3000,http://localhost:8000,http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT"
+        echo "DOCS_ASSETS_DIR=$ROOT/var/docs-assets"
+        if [ "$PROFILE" = test ]; then
+            # The main test instance must not rate-limit the suite itself;
+            # the strict instance below has low limits for the 429 tests.
+            echo "RATE_LIMIT_REQUESTS_PER_MINUTE=1000000"
+            echo "RATE_LIMIT_REQUESTS_PER_HOUR=100000000"
+            echo "RATE_LIMIT_AUTH_PER_MINUTE=1000000"
+            echo "RATE_LIMIT_MESSAGE_PER_MINUTE=1000000"
+        fi
+    } > "$ENV_FILE.tmp"
+    mv "$ENV_FILE.tmp" "$ENV_FILE"
+    if [ -n "$STRICT_PORT" ]; then
+        {
+            grep -v -e '^RATE_LIMIT' -e '^FCGI_' "$ENV_FILE"
+            echo "FCGI_SOCKET=$VAR/chat-api-strict.sock"
+            echo "FCGI_THREADS=16"
+            echo "RATE_LIMIT_REQUESTS_PER_MINUTE=5"
+            echo "RATE_LIMIT_REQUESTS_PER_HOUR=1000"
+            echo "RATE_LIMIT_AUTH_PER_MINUTE=3"
+            echo "RATE_LIMIT_MESSAGE_PER_MINUTE=3"
+        } > "$STRICT_ENV_FILE"
+    fi
+}
+
+pg_start() {
+    local root; root=$(pg_root)
+    if [ ! -s "$root/data/PG_VERSION" ]; then
+        mkdir -p "$root/data" "$root/sock"
+        chown -R postgres "$root"
+        chmod 700 "$root/data"
+        runuser -u postgres -- "$PG_BIN/initdb" -D "$root/data" -A trust -U postgres -E UTF8 \
+            --locale=C > "$LOG/pg-initdb.log" 2>&1 || { show_log "$LOG/pg-initdb.log"; die "initdb failed"; }
+    fi
+    if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1; then
+        touch "$LOG/postgresql.log"; chown postgres "$LOG/postgresql.log"
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$LOG/postgresql.log" \
+            -o "-p $PG_PORT -k $root/sock -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=300" \
+            start > /dev/null || { show_log "$LOG/postgresql.log"; die "PostgreSQL did not start"; }
+    fi
+    local psql=("$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq)
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'chat'")" != 1 ]; then
+        "${psql[@]}" -c "CREATE ROLE chat LOGIN CREATEDB" > /dev/null
+    fi
+    if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'chat'")" != 1 ]; then
+        "${psql[@]}" -c "CREATE DATABASE chat OWNER chat" > /dev/null
+    fi
+}
+
+pg_stop() {
+    local root; root=$(pg_root)
+    [ -d "$root/data" ] || return 0
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1 || return 0
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m fast -w -t 30 stop > /dev/null
+}
+
+redis_start() {
+    mkdir -p "$VAR/redis"
+    pid_alive "$PIDS/redis.pid" && return 0
+    cat > "$VAR/redis/redis.conf" <<CONF
+bind 127.0.0.1
+port $REDIS_PORT
+protected-mode yes
+daemonize yes
+pidfile $PIDS/redis.pid
+logfile $LOG/redis.log
+dir $VAR/redis
+appendonly yes
+appendfsync everysec
+save ""
+CONF
+    redis-server "$VAR/redis/redis.conf"
+    wait_for 10 redis redis-cli -p "$REDIS_PORT" ping || { show_log "$LOG/redis.log"; die "Redis did not start"; }
+}
+
+redis_stop() {
+    local pid
+    pid_alive "$PIDS/redis.pid" || return 0
+    pid=$(cat "$PIDS/redis.pid")
+    redis-cli -p "$REDIS_PORT" shutdown nosave > /dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    wait_for 10 redis-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PIDS/redis.pid"
+}
+
+# start_bg NAME LOGFILE COMMAND... : run in the background, record the pid.
+start_bg() {
+    local name=$1 log=$2
+    shift 2
+    pid_alive "$PIDS/$name.pid" && return 0
+    nohup "$@" >> "$log" 2>&1 < /dev/null &
+    echo $! > "$PIDS/$name.pid"
+}
+
+stop_pid() { # stop_pid NAME [SIGNAL]
+    local f=$PIDS/$1.pid sig=${2:-TERM} pid
+    pid_alive "$f" || { rm -f "$f"; return 0; }
+    pid=$(cat "$f")
+    kill "-$sig" "$pid" 2>/dev/null || true
+    wait_for 15 "$1-exit" bash -c "! kill -0 $pid 2>/dev/null" || { kill -KILL "$pid" 2>/dev/null || true; }
+    rm -f "$f"
+}
+
+api_start() { # api_start NAME ENVFILE
+    local name=$1 env=$2 sock
+    sock=$(grep '^FCGI_SOCKET=' "$env" | cut -d= -f2-)
+    pid_alive "$PIDS/$name.pid" && return 0
+    start_bg "$name" "$LOG/$name.log" "$API_BIN" --env-file "$env" serve
+    wait_for 15 "$name" test -S "$sock" || { show_log "$LOG/$name.log"; die "$name did not start"; }
+}
+
+gateway_start() { # gateway_start N (1-based)
+    local n=$1 port=${GW_PORTS[$(($1 - 1))]}
+    pid_alive "$PIDS/gateway$n.pid" && return 0
+    WS_PORT=$port GATEWAY_ID=gw$n start_bg "gateway$n" "$LOG/gateway$n.log" "$GW_BIN" --env-file "$ENV_FILE"
+    wait_for 15 "gateway$n" curl -sf "http://127.0.0.1:$port/health" || { show_log "$LOG/gateway$n.log"; die "gateway $n did not start"; }
+}
+
+nginx_start() {
+    local gws="" p extra="" listen6=""
+    pid_alive "$VAR/nginx/nginx.pid" && return 0
+    mkdir -p "$VAR/nginx/tmp"
+    for p in "${GW_PORTS[@]}"; do gws="$gws        server 127.0.0.1:$p;"$'\n'; done
+    if [ -n "$(ip -6 addr show lo 2>/dev/null | grep '::1')" ]; then
+        listen6="        listen [::1]:$HTTP_PORT;"
+    fi
+    if [ -n "$STRICT_PORT" ]; then
+        extra="    upstream chat_api_strict { server unix:$VAR/chat-api-strict.sock; keepalive 4; }
+    server {
+        listen 127.0.0.1:$STRICT_PORT;
+        location / {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param REQUEST_URI \$request_uri;
+            fastcgi_pass chat_api_strict;
+            fastcgi_keep_conn on;
+        }
+    }"
+    fi
+    GWS="$gws" EXTRA="$extra" LISTEN6="$listen6" awk -v var="$VAR" -v port="$HTTP_PORT" \
+        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" '
+        { gsub(/@VAR@/, var); gsub(/@HTTP_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock); gsub(/@USER@/, user) }
+        /^@GATEWAYS@$/ { printf "%s", ENVIRON["GWS"]; next }
+        /^@EXTRA_SERVERS@$/ { print ENVIRON["EXTRA"]; next }
+        /^@LISTEN6@$/ { print ENVIRON["LISTEN6"]; next }
+        { print }' "$ROOT/conf/nginx.conf.in" > "$VAR/nginx/nginx.conf"
+    nginx -t -q -c "$VAR/nginx/nginx.conf" -p "$VAR/nginx" -g "error_log $LOG/nginx-error.log;" 2>> "$LOG/nginx-error.log" ||
+        { show_log "$LOG/nginx-error.log"; die "nginx configuration is invalid"; }
+    nginx -c "$VAR/nginx/nginx.conf" -p "$VAR/nginx" -g "error_log $LOG/nginx-error.log;" 2>> "$LOG/nginx-error.log" ||
+        { show_log "$LOG/nginx-error.log"; die "nginx did not start"; }
+    wait_for 10 nginx curl -sf "http://127.0.0.1:$HTTP_PORT/health" || { show_log "$LOG/nginx-error.log"; show_log "$LOG/chat-api.log"; die "http://127.0.0.1:$HTTP_PORT/health does not answer"; }
+}
+
+nginx_stop() {
+    pid_alive "$VAR/nginx/nginx.pid" || return 0
+    local pid; pid=$(cat "$VAR/nginx/nginx.pid")
+    kill -QUIT "$pid" 2>/dev/null || true
+    wait_for 10 nginx-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+}
+
+migrate() {
+    "$API_BIN" --env-file "$ENV_FILE" migrate >> "$LOG/migrate.log" 2>&1 || { show_log "$LOG/migrate.log"; die "migrations failed"; }
+}
+
+start() {
+    [ -x "$API_BIN" ] || die "$API_BIN is not built (run make build)"
+    [ -x "$GW_BIN" ] || die "$GW_BIN is not built (run make build)"
+    mkdir -p "$LOG" "$PIDS"
+    write_env
+    pg_start
+    redis_start
+    migrate
+    api_start chat-api "$ENV_FILE"
+    [ -z "$STRICT_PORT" ] || api_start chat-api-strict "$STRICT_ENV_FILE"
+    local n
+    for n in $(seq 1 ${#GW_PORTS[@]}); do gateway_start "$n"; done
+    nginx_start
+    if [ "$PROFILE" = run ]; then
+        say "chat backend is up:"
+        say "  API        http://localhost:$HTTP_PORT/api/v1"
+        say "  health     http://localhost:$HTTP_PORT/health"
+        say "  docs       http://localhost:$HTTP_PORT/docs"
+        say "  websocket  ws://localhost:$HTTP_PORT/api/v1/ws/conversations/{id}?token=..."
+        say "  logs       $LOG/   stop with: make stop"
+    fi
+}
+
+stop() {
+    local n
+    nginx_stop
+    for n in $(seq 1 ${#GW_PORTS[@]}); do stop_pid "gateway$n"; done
+    stop_pid chat-api-strict
+    stop_pid chat-api
+    redis_stop
+    pg_stop
+}
+
+status() {
+    local n root; root=$(pg_root)
+    st() { if "$@" > /dev/null 2>&1; then echo running; else echo stopped; fi; }
+    printf '%-16s %s\n' postgresql "$(st runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status)"
+    printf '%-16s %s\n' redis "$(st pid_alive "$PIDS/redis.pid")"
+    printf '%-16s %s\n' chat-api "$(st pid_alive "$PIDS/chat-api.pid")"
+    [ -z "$STRICT_PORT" ] || printf '%-16s %s\n' chat-api-strict "$(st pid_alive "$PIDS/chat-api-strict.pid")"
+    for n in $(seq 1 ${#GW_PORTS[@]}); do printf '%-16s %s\n' "gateway$n" "$(st pid_alive "$PIDS/gateway$n.pid")"; done
+    printf '%-16s %s\n' nginx "$(st pid_alive "$VAR/nginx/nginx.pid")"
+}
+
+env_exports() {
+    local ports
+    ports=$(IFS=,; echo "${GW_PORTS[*]}")
+    printf 'export CHAT_BASE_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
+    printf 'export CHAT_WS_URL=%q\n' "ws://127.0.0.1:$HTTP_PORT"
+    [ -z "$STRICT_PORT" ] || printf 'export CHAT_STRICT_BASE_URL=%q\n' "http://127.0.0.1:$STRICT_PORT"
+    printf 'export CHAT_ENV_FILE=%q\n' "$ENV_FILE"
+    printf 'export CHAT_STACK=%q\n' "$ROOT/scripts/stack.sh --profile $PROFILE --build-dir $BUILD"
+    printf 'export CHAT_VAR_DIR=%q\n' "$VAR"
+    printf 'export CHAT_API_BIN=%q\n' "$API_BIN"
+    printf 'export CHAT_GATEWAY_BIN=%q\n' "$GW_BIN"
+    printf 'export CHAT_GATEWAY_PORTS=%q\n' "$ports"
+    printf 'export DATABASE_URL=%q\n' "$(grep '^DATABASE_URL=' "$ENV_FILE" | cut -d= -f2-)"
+    printf 'export REDIS_URL=%q\n' "$(grep '^REDIS_URL=' "$ENV_FILE" | cut -d= -f2-)"
+}
+
+case "$CMD" in
+start) start ;;
+stop) stop ;;
+status) status ;;
+env) env_exports ;;
+migrate) migrate ;;
+redis-stop) redis_stop ;;
+redis-start) mkdir -p "$LOG" "$PIDS"; redis_start ;;
+pg-stop) pg_stop ;;
+pg-start) pg_start ;;
+gateway-kill) [ -n "$ARG" ] || die "gateway-kill N"; stop_pid "gateway$ARG" KILL ;;
+gateway-stop) [ -n "$ARG" ] || die "gateway-stop N"; stop_pid "gateway$ARG" ;;
+gateway-start) [ -n "$ARG" ] || die "gateway-start N"; gateway_start "$ARG" ;;
+*) die "unknown command $CMD" ;;
+esac

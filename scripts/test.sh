@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test.sh - `make test`: deps, build, start the test stack from scratch,
+# run every test (ctest: unit + integration), always tear down.
+# SANITIZE=1 builds and runs everything under ASan + UBSan and fails on
+# any sanitizer report written by the servers.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+"$ROOT/scripts/deps.sh"
+
+if [ "${SANITIZE:-0}" = 1 ]; then
+    BUILD=$ROOT/build-asan
+    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
+else
+    BUILD=$ROOT/build-test
+    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
+fi
+cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
+cmake --build "$BUILD" -j "$(nproc)"
+
+STACK=("$ROOT/scripts/stack.sh" --profile test --build-dir "$BUILD")
+"${STACK[@]}" stop > /dev/null 2>&1 || true
+rm -rf "$ROOT/var/test" /tmp/chat-pg-*-test
+mkdir -p "$ROOT/var/test/sanitizer"
+if [ "${SANITIZE:-0}" = 1 ]; then
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$ROOT/var/test/sanitizer/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$ROOT/var/test/sanitizer/ubsan"
+    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp"
+fi
+
+cleanup() { "${STACK[@]}" stop > /dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+"${STACK[@]}" start
+eval "$("${STACK[@]}" env)"
+
+rc=0
+ctest --test-dir "$BUILD" --output-on-failure -j1 || rc=$?
+
+# Stop the servers (SIGTERM) so LeakSanitizer runs at their exit.
+cleanup
+trap - EXIT
+if [ "${SANITIZE:-0}" = 1 ] && ls "$ROOT"/var/test/sanitizer/* > /dev/null 2>&1; then
+    echo "sanitizer reports:" >&2
+    cat "$ROOT"/var/test/sanitizer/* >&2
+    rc=1
+fi
+exit $rc
