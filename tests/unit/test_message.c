@@ -1,0 +1,233 @@
+/* Unit tests of common/message.c, common/ratelimit.c and common/events.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "events.h"
+#include "message.h"
+#include "ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *problem(const char *s, int max)
+{
+    return msg_content_problem(s, strlen(s), max);
+}
+
+static void test_content_valid_utf8_accepted(void **state)
+{
+    (void)state;
+    assert_null(problem("hello", 4000));
+    assert_null(problem("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 4000));
+    assert_null(problem("  x  ", 4000));
+}
+
+static void test_content_invalid_utf8_rejected(void **state)
+{
+    (void)state;
+    assert_non_null(problem("\xc0\xaf", 10));         /* overlong */
+    assert_non_null(problem("\xed\xa0\x80", 10));     /* surrogate */
+    assert_non_null(problem("ab\xe2\x82", 10));       /* truncated */
+    assert_non_null(problem("\xf5\x80\x80\x80", 10)); /* above U+10FFFF */
+    assert_non_null(problem("\x80", 10));             /* lone continuation */
+}
+
+static void test_content_nul_and_blank_rejected(void **state)
+{
+    (void)state;
+    assert_non_null(msg_content_problem("a\0b", 3, 10));
+    assert_non_null(problem("", 10));
+    assert_non_null(problem(" \t\r\n", 10));
+}
+
+static void test_content_length_counts_characters(void **state)
+{
+    char *s = malloc(8002);
+    (void)state;
+    for (int i = 0; i < 4000; i++)
+        memcpy(s + 2 * i, "\xc3\xa9", 2);
+    s[8000] = '\0';
+    assert_null(problem(s, 4000)); /* 4000 characters, 8000 bytes */
+    memcpy(s + 8000, "x", 2);
+    assert_non_null(problem(s, 4000));
+    free(s);
+}
+
+static void test_client_message_id_rules(void **state)
+{
+    char long_id[200];
+    (void)state;
+    assert_true(msg_client_id_valid("abc-123"));
+    assert_false(msg_client_id_valid(""));
+    assert_false(msg_client_id_valid("has space"));
+    assert_false(msg_client_id_valid("caf\xc3\xa9"));
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_false(msg_client_id_valid(long_id));
+    long_id[MSG_CLIENT_ID_MAX] = '\0';
+    assert_true(msg_client_id_valid(long_id));
+}
+
+static void test_message_json_shape(void **state)
+{
+    struct msg_row m = {"m1", "c1", 7, "u1", "alice", "hi", "2026-01-01T00:00:00.000000Z", NULL};
+    json_t *o;
+    (void)state;
+    o = msg_row_to_json(&m);
+    assert_string_equal(json_string_value(json_object_get(o, "id")), "m1");
+    assert_string_equal(json_string_value(json_object_get(o, "conversation_id")), "c1");
+    assert_int_equal(json_integer_value(json_object_get(o, "seq")), 7);
+    assert_string_equal(json_string_value(json_object_get(o, "sender_id")), "u1");
+    assert_string_equal(json_string_value(json_object_get(o, "content")), "hi");
+    assert_string_equal(json_string_value(json_object_get(o, "timestamp")),
+                        json_string_value(json_object_get(o, "created_at")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "sender"), "username")), "alice");
+    assert_null(json_object_get(o, "client_message_id"));
+    json_decref(o);
+    m.sender_username = NULL; /* a deleted sender */
+    m.client_message_id = "k1";
+    o = msg_row_to_json(&m);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "sender"), "username")),
+        "deleted user");
+    assert_string_equal(json_string_value(json_object_get(o, "client_message_id")), "k1");
+    json_decref(o);
+}
+
+static void test_read_status_from_watermarks(void **state)
+{
+    (void)state;
+    assert_string_equal(msg_read_status(5, 5, 5), "read");
+    assert_string_equal(msg_read_status(5, 4, 5), "delivered");
+    assert_string_equal(msg_read_status(5, 4, 4), "sent");
+}
+
+/* A redisReply array of four integers, as the rate-limit script returns. */
+static redisReply *reply4(long long a, long long b, long long c, long long d)
+{
+    static redisReply items[4], *ptrs[4], arr;
+    long long v[4] = {a, b, c, d};
+    for (int i = 0; i < 4; i++) {
+        memset(&items[i], 0, sizeof(items[i]));
+        items[i].type = REDIS_REPLY_INTEGER;
+        items[i].integer = v[i];
+        ptrs[i] = &items[i];
+    }
+    memset(&arr, 0, sizeof(arr));
+    arr.type = REDIS_REPLY_ARRAY;
+    arr.elements = 4;
+    arr.element = ptrs;
+    return &arr;
+}
+
+static void test_ratelimit_within_limits(void **state)
+{
+    struct rl_result r;
+    (void)state;
+    assert_int_equal(rl_result_from_reply(reply4(3, 50, 10, 3000), 60, 1000, &r), 0);
+    assert_true(r.allowed);
+    assert_int_equal(r.limit, 60);
+    assert_int_equal(r.remaining, 57);
+    assert_int_equal(r.reset, 50);
+}
+
+static void test_ratelimit_minute_exceeded(void **state)
+{
+    struct rl_result r;
+    (void)state;
+    assert_int_equal(rl_result_from_reply(reply4(61, 42, 61, 3000), 60, 1000, &r), 0);
+    assert_false(r.allowed);
+    assert_int_equal(r.remaining, 0);
+    assert_int_equal(r.retry_after, 42);
+}
+
+static void test_ratelimit_hour_exceeded(void **state)
+{
+    struct rl_result r;
+    (void)state;
+    assert_int_equal(rl_result_from_reply(reply4(2, 42, 1001, 1800), 60, 1000, &r), 0);
+    assert_false(r.allowed);
+    assert_int_equal(r.limit, 1000);
+    assert_int_equal(r.retry_after, 1800);
+}
+
+static void test_ratelimit_malformed_reply(void **state)
+{
+    struct rl_result r;
+    redisReply bad;
+    (void)state;
+    memset(&bad, 0, sizeof(bad));
+    bad.type = REDIS_REPLY_ERROR;
+    assert_int_equal(rl_result_from_reply(&bad, 60, 1000, &r), -1);
+    assert_int_equal(rl_result_from_reply(NULL, 60, 1000, &r), -1);
+}
+
+static void test_ratelimit_keys(void **state)
+{
+    char m[128], h[128];
+    (void)state;
+    rl_keys("user", "u1", m, h);
+    assert_string_equal(m, "chat:rl:user:u1:m");
+    assert_string_equal(h, "chat:rl:user:u1:h");
+}
+
+static void test_event_shard_is_stable_and_in_range(void **state)
+{
+    const char *cid = "01a21080-3ac6-77e9-87ce-663e805c7b27";
+    char key[EV_KEY_MAX];
+    (void)state;
+    assert_int_equal(ev_hash("a"), 0xe40c292cu); /* FNV-1a test vector */
+    assert_int_equal(ev_shard(cid, 8), (int)(ev_hash(cid) % 8));
+    for (int n = 1; n < 64; n++) {
+        int s = ev_shard(cid, n);
+        assert_true(s >= 0 && s < n);
+    }
+    ev_stream_key(3, key);
+    assert_string_equal(key, "chat:events:3");
+    ev_cache_key("c1", key);
+    assert_string_equal(key, "chat:recent:c1");
+    ev_typing_key("c1", key);
+    assert_string_equal(key, "chat:typing:c1");
+}
+
+static void test_event_json(void **state)
+{
+    json_t *msg = json_pack("{s:s}", "id", "m1");
+    json_t *e = ev_message("c1", 9, msg);
+    (void)state;
+    assert_string_equal(json_string_value(json_object_get(e, "type")), "message");
+    assert_int_equal(json_integer_value(json_object_get(e, "seq")), 9);
+    assert_ptr_equal(json_object_get(e, "message"), msg);
+    json_decref(e);
+    json_decref(msg);
+    e = ev_typing("c1", "u1", 1);
+    assert_true(json_is_true(json_object_get(e, "is_typing")));
+    json_decref(e);
+    e = ev_read("c1", "u1", 4, NULL);
+    assert_true(json_is_null(json_object_get(e, "message_id")));
+    json_decref(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_valid_utf8_accepted),
+        cmocka_unit_test(test_content_invalid_utf8_rejected),
+        cmocka_unit_test(test_content_nul_and_blank_rejected),
+        cmocka_unit_test(test_content_length_counts_characters),
+        cmocka_unit_test(test_client_message_id_rules),
+        cmocka_unit_test(test_message_json_shape),
+        cmocka_unit_test(test_read_status_from_watermarks),
+        cmocka_unit_test(test_ratelimit_within_limits),
+        cmocka_unit_test(test_ratelimit_minute_exceeded),
+        cmocka_unit_test(test_ratelimit_hour_exceeded),
+        cmocka_unit_test(test_ratelimit_malformed_reply),
+        cmocka_unit_test(test_ratelimit_keys),
+        cmocka_unit_test(test_event_shard_is_stable_and_in_range),
+        cmocka_unit_test(test_event_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
