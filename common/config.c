@@ -427,6 +427,7 @@ int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *er
         read_log_level(&r, cfg) || read_sizes(&r, cfg) ||
         read_str(&r, "FCGI_SOCKET", "/run/chat/chat-api.sock", &cfg->fcgi_socket) ||
         read_int(&r, "FCGI_THREADS", 64, 1, 4096, &cfg->fcgi_threads) ||
+        read_str(&r, "DOCS_ASSETS_DIR", "/usr/share/chat-api/docs", &cfg->docs_assets_dir) ||
         read_str(&r, "WS_HOST", "127.0.0.1", &cfg->ws_host) ||
         read_int(&r, "WS_PORT", 8081, 1, 65535, &cfg->ws_port) ||
         read_str(&r, "GATEWAY_ID", host, &cfg->gateway_id) ||
@@ -454,6 +455,7 @@ void cfg_free(struct chat_config *cfg)
     for (int i = 0; i < cfg->n_cors_origins; i++)
         free(cfg->cors_origins[i]);
     free(cfg->fcgi_socket);
+    free(cfg->docs_assets_dir);
     free(cfg->ws_host);
     free(cfg->gateway_id);
     memset(cfg, 0, sizeof(*cfg));

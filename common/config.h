@@ -57,6 +57,7 @@ struct chat_config {
 
     /* chat-api */
     char *fcgi_socket;
+    char *docs_assets_dir; /* where /docs finds its renderer script */
     int fcgi_threads;
 
     /* chat-gateway */

@@ -318,9 +318,11 @@ void http_reply_raw(struct http_req *req, int status, const char *content_type, 
     req->responded = true;
     req->status = status;
     cors_headers(req);
+    if (strstr(req->headers, "Cache-Control:") == NULL)
+        http_header(req, "Cache-Control: no-store");
     FCGX_FPrintF(req->fcgi->out,
                  "Status: %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n"
-                 "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n%s\r\n",
+                 "X-Content-Type-Options: nosniff\r\n%s\r\n",
                  status, reason(status), content_type, req->request_id, req->headers);
     if (body != NULL && len > 0)
         FCGX_PutStr(body, (int)len, req->fcgi->out);

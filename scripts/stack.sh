@@ -248,6 +248,7 @@ start() {
     [ -x "$GW_BIN" ] || die "$GW_BIN is not built (run make build)"
     mkdir -p "$LOG" "$PIDS"
     write_env
+    "$ROOT/scripts/docs-assets.sh" "$ROOT/var/docs-assets" || say "warning: /docs renderer not installed (npm unreachable?)"
     pg_start
     redis_start
     migrate
