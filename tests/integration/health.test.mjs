@@ -73,3 +73,57 @@ test('every gateway answers its own health check', async () => {
     assert.equal((await r.json()).status, 'ok');
   }
 });
+
+async function api(method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null, headers: r.headers };
+}
+
+async function user() {
+  const name = `h${Math.random().toString(36).slice(2, 12)}`;
+  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
+  assert.equal(r.status, 201);
+  return { id: r.json.user.id, token: r.json.access_token };
+}
+
+test('sends succeed while Redis is down, and the stale cache is never served afterwards', async () => {
+  const a = await user(); const b = await user();
+  const conv = (await api('POST', '/conversations/direct', { other_user_id: b.id }, a.token)).json;
+  assert.equal((await api('POST', `/conversations/${conv.id}/messages`, { content: 'before' }, a.token)).status, 201);
+  // Warm the cache.
+  await api('GET', `/conversations/${conv.id}/messages?use_cache=true`, null, a.token);
+  execSync(`${STACK} redis-stop`);
+  try {
+    const sent = await api('POST', `/conversations/${conv.id}/messages`, { content: 'during outage' }, a.token);
+    assert.equal(sent.status, 201);
+  } finally {
+    execSync(`${STACK} redis-start`);
+  }
+  assert.ok(await until(async () => (await health()).status === 200));
+  const db = await api('GET', `/conversations/${conv.id}/messages`, null, a.token);
+  const cached = await api('GET', `/conversations/${conv.id}/messages?use_cache=true`, null, a.token);
+  assert.deepEqual(db.json.messages.map(m => m.content), ['during outage', 'before']);
+  assert.deepEqual(cached.json, db.json);
+});
+
+test('sends fail with 503 while PostgreSQL is down, and nothing is half-written', async () => {
+  const a = await user(); const b = await user();
+  const conv = (await api('POST', '/conversations/direct', { other_user_id: b.id }, a.token)).json;
+  execSync(`${STACK} pg-stop`);
+  let r;
+  try {
+    r = await api('POST', `/conversations/${conv.id}/messages`, { content: 'lost?' }, a.token);
+  } finally {
+    execSync(`${STACK} pg-start`);
+  }
+  assert.equal(r.status, 503);
+  assert.equal(r.json.error.code, 'database_unavailable');
+  assert.ok(await until(async () => (await health()).status === 200, 10000));
+  const page = await api('GET', `/conversations/${conv.id}/messages`, null, a.token);
+  assert.equal(page.status, 200);
+  assert.equal(page.json.messages.length, 0);
+  assert.equal((await api('POST', `/conversations/${conv.id}/messages`, { content: 'after' }, a.token)).json.seq, 1);
+});
