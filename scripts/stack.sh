@@ -23,8 +23,8 @@ CMD=${1:-status}
 ARG=${2:-}
 
 case "$PROFILE" in
-run) HTTP_PORT=8000; STRICT_PORT=""; PG_PORT=55432; REDIS_PORT=56379; GW_PORTS=(18081) ;;
-test) HTTP_PORT=18000; STRICT_PORT=18001; PG_PORT=55433; REDIS_PORT=56380; GW_PORTS=(18091 18092) ;;
+run) HTTP_PORT=8000; STRICT_PORT=""; PG_PORT=55432; REDIS_PORT=56379; GW_PORTS=(18081); STRICT_GW_PORT="" ;;
+test) HTTP_PORT=18000; STRICT_PORT=18001; PG_PORT=55433; REDIS_PORT=56380; GW_PORTS=(18091 18092); STRICT_GW_PORT=18093 ;;
 *) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
 esac
 [ -n "$BUILD" ] || { [ "$PROFILE" = run ] && BUILD=$ROOT/build || BUILD=$ROOT/build-test; }
@@ -198,6 +198,15 @@ gateway_start() { # gateway_start N (1-based)
     wait_for 15 "gateway$n" curl -sf "http://127.0.0.1:$port/health" || { show_log "$LOG/gateway$n.log"; die "gateway $n did not start"; }
 }
 
+# A gateway with the strict instance's low limits, for the flood tests.
+strict_gateway_start() {
+    pid_alive "$PIDS/gateway-strict.pid" && return 0
+    WS_PORT=$STRICT_GW_PORT GATEWAY_ID=gw-strict start_bg gateway-strict "$LOG/gateway-strict.log" \
+        "$GW_BIN" --env-file "$STRICT_ENV_FILE"
+    wait_for 15 gateway-strict curl -sf "http://127.0.0.1:$STRICT_GW_PORT/health" ||
+        { show_log "$LOG/gateway-strict.log"; die "strict gateway did not start"; }
+}
+
 nginx_start() {
     local gws="" p extra="" listen6=""
     pid_alive "$VAR/nginx/nginx.pid" && return 0
@@ -256,6 +265,7 @@ start() {
     [ -z "$STRICT_PORT" ] || api_start chat-api-strict "$STRICT_ENV_FILE"
     local n
     for n in $(seq 1 ${#GW_PORTS[@]}); do gateway_start "$n"; done
+    [ -z "$STRICT_PORT" ] || strict_gateway_start
     nginx_start
     if [ "$PROFILE" = run ]; then
         say "chat backend is up:"
@@ -271,6 +281,7 @@ stop() {
     local n
     nginx_stop
     for n in $(seq 1 ${#GW_PORTS[@]}); do stop_pid "gateway$n"; done
+    stop_pid gateway-strict
     stop_pid chat-api-strict
     stop_pid chat-api
     redis_stop
@@ -294,6 +305,7 @@ env_exports() {
     printf 'export CHAT_BASE_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
     printf 'export CHAT_WS_URL=%q\n' "ws://127.0.0.1:$HTTP_PORT"
     [ -z "$STRICT_PORT" ] || printf 'export CHAT_STRICT_BASE_URL=%q\n' "http://127.0.0.1:$STRICT_PORT"
+    [ -z "$STRICT_PORT" ] || printf 'export CHAT_STRICT_WS_URL=%q\n' "ws://127.0.0.1:$STRICT_GW_PORT"
     printf 'export CHAT_ENV_FILE=%q\n' "$ENV_FILE"
     printf 'export CHAT_STACK=%q\n' "$ROOT/scripts/stack.sh --profile $PROFILE --build-dir $BUILD"
     printf 'export CHAT_VAR_DIR=%q\n' "$VAR"

@@ -1,104 +1,127 @@
 /*
- * chat-gateway - WebSocket gateway (skeleton: health and upgrade only; the
- * live messaging features arrive with the gateway issue).
+ * chat-gateway - the WebSocket gateway.
  *
  *   chat-gateway [--env-file FILE]
+ *
+ * One libuv loop carries libwebsockets (as a foreign loop), the Redis
+ * links and the PostgreSQL connection. SIGTERM closes every socket with
+ * 1001 and exits 0 once they are gone.
  */
-#include "config.h"
+#include "gw.h"
 #include "log.h"
 
-#include <libwebsockets.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t stopping;
-static struct chat_config cfg;
-static int connections;
+struct gw G;
 
-static void on_signal(int sig)
+static void close_handle(uv_handle_t *h)
 {
-    (void)sig;
-    stopping = 1;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
-static int reply_health(struct lws *wsi)
+static void on_stop_timer(uv_timer_t *t)
 {
-    unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start, *end = &buf[sizeof(buf) - 1];
-    char body[256];
-    int n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"gateway_id\":\"%s\",\"connections\":%d}",
-                     cfg.gateway_id, connections);
-
-    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json", (lws_filepos_t)n, &p,
-                                    end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return 1;
-    if (lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
-        return 1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    (void)t;
+    /* Sockets had their chance to say 1001; now take everything down. */
+    uv_timer_stop(&G.heartbeat);
+    close_handle((uv_handle_t *)&G.heartbeat);
+    close_handle((uv_handle_t *)&G.stop_timer);
+    close_handle((uv_handle_t *)&G.sigterm);
+    close_handle((uv_handle_t *)&G.sigint);
+    rlink_close(G.cmd);
+    rlink_close(G.sub);
+    pgq_free(G.pg);
+    lws_context_destroy(G.lws);
+    G.lws = NULL;
 }
 
-static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                   size_t len)
+static void on_signal(uv_signal_t *s, int sig)
 {
-    switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        if (strcmp((const char *)in, "/health") == 0)
-            return reply_health(wsi);
-        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-        return -1;
-    case LWS_CALLBACK_ESTABLISHED:
-        connections++;
-        break;
-    case LWS_CALLBACK_CLOSED:
-        connections--;
-        break;
-    default:
-        break;
-    }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    (void)s;
+    if (G.stopping)
+        return;
+    G.stopping = true;
+    log_info(NULL, "signal %d: closing %d sockets", sig, G.nconns);
+    gw_close_all(LWS_CLOSE_STATUS_GOINGAWAY);
+    uv_timer_start(&G.stop_timer, on_stop_timer, 300, 0);
 }
 
-static const struct lws_protocols protocols[] = {
-    {"http", cb_http, 0, 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+static int start_lws(void)
+{
+    struct lws_context_creation_info info;
+    void *loops[1] = {&G.loop};
+
+    memset(&info, 0, sizeof(info));
+    info.port = G.cfg.ws_port;
+    info.iface = G.cfg.ws_host;
+    info.protocols = gw_protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.ka_time = 30; /* TCP keepalive: dead peers go away */
+    info.ka_probes = 3;
+    info.ka_interval = 10;
+    info.timeout_secs = 20;
+    G.lws = lws_create_context(&info);
+    return G.lws ? 0 : -1;
+}
 
 int main(int argc, char **argv)
 {
-    struct lws_context_creation_info info;
-    struct lws_context *ctx;
     const char *env_file = NULL;
     char err[512];
+    int rc = 1;
 
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc)
             env_file = argv[++i];
-    if (cfg_load(&cfg, env_file, err, sizeof(err)) != 0) {
+        else {
+            fprintf(stderr, "usage: chat-gateway [--env-file FILE]\n");
+            return 2;
+        }
+    }
+    if (sodium_init() < 0)
+        return 1;
+    if (cfg_load(&G.cfg, env_file, err, sizeof(err)) != 0) {
         fprintf(stderr, "chat-gateway: configuration error: %s\n", err);
         return 2;
     }
-    log_init("chat-gateway", cfg.log_level);
-    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    log_init("chat-gateway", G.cfg.log_level);
+    lws_set_log_level(getenv("GW_LWS_DEBUG") ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO) : LLL_ERR, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&G.loop);
+    uv_timer_init(&G.loop, &G.heartbeat);
+    uv_timer_init(&G.loop, &G.stop_timer);
+    uv_signal_init(&G.loop, &G.sigterm);
+    uv_signal_init(&G.loop, &G.sigint);
+    uv_signal_start(&G.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&G.sigint, on_signal, SIGINT);
 
-    memset(&info, 0, sizeof(info));
-    info.port = cfg.ws_port;
-    info.iface = cfg.ws_host;
-    info.protocols = protocols;
-    ctx = lws_create_context(&info);
-    if (ctx == NULL) {
-        log_error(NULL, "cannot listen on %s:%d", cfg.ws_host, cfg.ws_port);
-        cfg_free(&cfg);
-        return 1;
+    G.pg = pgq_new(&G.loop, G.cfg.database_url);
+    G.cmd = rlink_new(&G.loop, &G.cfg, "cmd", 3000, NULL, NULL);
+    gw_stream_start();
+    G.sub = rlink_new(&G.loop, &G.cfg, "stream", 10000, gw_on_sub_link, NULL);
+    if (G.pg == NULL || G.cmd == NULL || G.sub == NULL || start_lws() != 0) {
+        log_error(NULL, "cannot start the gateway on %s:%d", G.cfg.ws_host, G.cfg.ws_port);
+        goto out;
     }
-    log_info(NULL, "chat-gateway %s listening on %s:%d", cfg.gateway_id, cfg.ws_host, cfg.ws_port);
-    while (!stopping)
-        if (lws_service(ctx, 250) < 0)
-            break;
-    lws_context_destroy(ctx);
+    uv_timer_start(&G.heartbeat, gw_presence_heartbeat, 5000, 5000);
+    log_info(NULL, "chat-gateway %s listening on %s:%d", G.cfg.gateway_id, G.cfg.ws_host,
+             G.cfg.ws_port);
+    uv_run(&G.loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    if (G.lws != NULL)
+        lws_context_destroy(G.lws);
+    uv_run(&G.loop, UV_RUN_DEFAULT); /* let closing handles finish */
+    uv_loop_close(&G.loop);
+    free(G.pg);
+    free(G.stream_ids);
     log_info(NULL, "chat-gateway stopped");
-    cfg_free(&cfg);
-    return 0;
+    cfg_free(&G.cfg);
+    return rc;
 }

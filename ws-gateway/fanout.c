@@ -1,0 +1,400 @@
+/*
+ * fanout.c - from the Redis streams to local sockets, in sequence order.
+ *
+ * Every gateway reads every shard stream (XREAD BLOCK from the last ids it
+ * saw) and hands each event to the local subscriptions of its
+ * conversation. A subscription remembers the last seq it delivered; an
+ * event that skips ahead (Redis restarted, stream trimmed, a publish lost)
+ * starts a catch-up from PostgreSQL, during which live events only raise
+ * the target, so nothing is delivered twice or out of order.
+ */
+#include "events.h"
+#include "gw.h"
+#include "log.h"
+#include "message.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CATCHUP_BATCH "500"
+
+static const char catchup_sql[] =
+    "SELECT m.id, m.seq, m.sender_id, CASE WHEN u.deleted_at IS NULL THEN u.username END,"
+    " m.content, " MSG_TS("m.created_at") ", m.client_message_id"
+    " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
+
+/* The newest $3 unread, oldest first: offline delivery on connect. */
+static const char offline_sql[] =
+    "SELECT * FROM (SELECT m.id, m.seq, m.sender_id,"
+    " CASE WHEN u.deleted_at IS NULL THEN u.username END, m.content,"
+    " " MSG_TS("m.created_at") " AS ts, m.client_message_id"
+    " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3) x"
+    " ORDER BY x.seq";
+
+static struct gw_sub **bucket(const char *conv_id)
+{
+    return &G.buckets[ev_hash(conv_id) % GW_BUCKETS];
+}
+
+/* A message frame for a subscriber: the message object plus its type. */
+static json_t *message_frame(const json_t *msg, const char *type)
+{
+    json_t *f = json_deep_copy(msg);
+    if (f == NULL)
+        return NULL;
+    json_object_set_new(f, "type", json_string(type));
+    if (json_object_get(f, "read_status") == NULL)
+        json_object_set_new(f, "read_status", json_string("sent"));
+    return f;
+}
+
+struct catchup {
+    struct gw_sub *sub;
+    struct gw_conn *conn;
+    bool initial;
+};
+
+static void catchup_start(struct gw_sub *s, bool initial);
+
+static void on_catchup(PGresult *r, void *arg)
+{
+    struct catchup *cu = arg;
+    struct gw_conn *c = cu->conn;
+    struct gw_sub *s = cu->sub;
+    int n = r ? PQntuples(r) : 0;
+
+    bool live = false;
+
+    for (struct gw_sub *x = c->subs; x != NULL; x = x->next_of_conn)
+        live = live || x == s;
+    if (c->wsi == NULL || !c->authorized || !live) /* closed or unsubscribed meanwhile */
+        goto out;
+    s->catching_up = false;
+    if (r == NULL) {
+        gw_conn_close(c, 1011);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        struct msg_row m = {
+            .id = PQgetvalue(r, i, 0),
+            .conversation_id = s->conv_id,
+            .seq = atoll(PQgetvalue(r, i, 1)),
+            .sender_id = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
+            .sender_username = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
+            .content = PQgetvalue(r, i, 4),
+            .created_at = PQgetvalue(r, i, 5),
+            .client_message_id = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+        };
+        json_t *msg = msg_row_to_json(&m);
+        if (msg != NULL && m.seq > s->last_seq) {
+            gw_conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
+            s->last_seq = m.seq;
+        }
+        json_decref(msg);
+    }
+    if (s->seen_max > s->last_seq && (cu->initial || n > 0))
+        catchup_start(s, false);
+out:
+    gw_conn_unref(c);
+    free(cu);
+}
+
+static void catchup_start(struct gw_sub *s, bool initial)
+{
+    struct catchup *cu = malloc(sizeof(*cu));
+    char seq[24], cap[16];
+    const char *params[3] = {s->conv_id, seq, initial ? cap : CATCHUP_BATCH};
+
+    if (cu == NULL)
+        return;
+    snprintf(seq, sizeof(seq), "%lld", s->last_seq < 0 ? 0 : s->last_seq);
+    snprintf(cap, sizeof(cap), "%d", G.cfg.offline_max);
+    cu->sub = s;
+    cu->conn = s->conn;
+    cu->initial = initial;
+    s->catching_up = true;
+    s->conn->refs++;
+    if (pgq_exec(G.pg, initial ? offline_sql : catchup_sql, 3, params, on_catchup, cu) != 0) {
+        s->catching_up = false;
+        s->conn->refs--;
+        free(cu);
+        gw_conn_close(s->conn, 1013);
+    }
+}
+
+void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial)
+{
+    struct gw_sub *s = calloc(1, sizeof(*s)), **b;
+    if (s == NULL)
+        return;
+    snprintf(s->conv_id, sizeof(s->conv_id), "%s", conv_id);
+    s->last_seq = last_seq;
+    s->seen_max = last_seq;
+    s->conn = c;
+    b = bucket(conv_id);
+    s->next_in_bucket = *b;
+    *b = s;
+    s->next_of_conn = c->subs;
+    c->subs = s;
+    if (initial)
+        catchup_start(s, c->has_since ? false : true);
+}
+
+void gw_subs_drop(struct gw_conn *c)
+{
+    while (c->subs != NULL) {
+        struct gw_sub *s = c->subs, **pp = bucket(s->conv_id);
+        c->subs = s->next_of_conn;
+        while (*pp != NULL && *pp != s)
+            pp = &(*pp)->next_in_bucket;
+        if (*pp == s)
+            *pp = s->next_in_bucket;
+        free(s);
+    }
+}
+
+/* Drop one conversation's subscription of c (member removed). */
+static void sub_remove(struct gw_conn *c, const char *conv_id)
+{
+    struct gw_sub **pc = &c->subs;
+    while (*pc != NULL) {
+        struct gw_sub *s = *pc;
+        if (strcmp(s->conv_id, conv_id) == 0) {
+            struct gw_sub **pb = bucket(conv_id);
+            *pc = s->next_of_conn;
+            while (*pb != NULL && *pb != s)
+                pb = &(*pb)->next_in_bucket;
+            if (*pb == s)
+                *pb = s->next_in_bucket;
+            free(s);
+            return;
+        }
+        pc = &s->next_of_conn;
+    }
+}
+
+static void deliver_message(const char *cid, long long seq, const json_t *msg)
+{
+    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket) {
+        if (strcmp(s->conv_id, cid) != 0 || !s->conn->authorized)
+            continue;
+        if (s->last_seq < 0)
+            s->last_seq = seq - 1;
+        if (seq <= s->last_seq)
+            continue;
+        if (s->seen_max < seq)
+            s->seen_max = seq;
+        if (s->catching_up)
+            continue;
+        if (seq == s->last_seq + 1) {
+            gw_conn_send(s->conn, message_frame(msg, "message"));
+            s->last_seq = seq;
+        } else {
+            catchup_start(s, false); /* a gap: read the missing range first */
+        }
+    }
+}
+
+struct typing_ctx {
+    char conv_id[UUID_STR_LEN];
+};
+
+static void on_typing_users(void *reply, void *arg)
+{
+    struct typing_ctx *t = arg;
+    redisReply *r = reply;
+    json_t *users;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    users = json_array();
+    for (size_t i = 0; i < r->elements; i++)
+        json_array_append_new(users, json_string(r->element[i]->str));
+    for (struct gw_sub *s = *bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
+        if (strcmp(s->conv_id, t->conv_id) == 0 && s->conn->authorized)
+            gw_conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
+                                            "conversation_id", t->conv_id, "typing_users",
+                                            users));
+    json_decref(users);
+out:
+    free(t);
+}
+
+static bool has_local_subs(const char *cid)
+{
+    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket)
+        if (strcmp(s->conv_id, cid) == 0)
+            return true;
+    return false;
+}
+
+static void deliver_typing(const char *cid)
+{
+    char key[EV_KEY_MAX], now[24];
+    struct typing_ctx *t;
+    const char *argv[] = {"ZRANGEBYSCORE", key, now, "+inf"};
+
+    if (!has_local_subs(cid) || (t = malloc(sizeof(*t))) == NULL)
+        return;
+    snprintf(t->conv_id, sizeof(t->conv_id), "%s", cid);
+    ev_typing_key(cid, key);
+    snprintf(now, sizeof(now), "(%lld", (long long)ev_epoch_ms());
+    if (rlink_cmd(G.cmd, on_typing_users, t, 4, argv, NULL) != 0)
+        free(t);
+}
+
+static void deliver_member(const char *cid, const char *uid, const char *action)
+{
+    for (struct gw_conn *c = G.conns; c != NULL; c = c->next) {
+        if (!c->authorized || strcmp(c->user_id, uid) != 0)
+            continue;
+        if (strcmp(action, "removed") == 0) {
+            if (c->conv_id[0] != '\0' && strcmp(c->conv_id, cid) == 0)
+                gw_conn_close(c, 4403);
+            else if (c->conv_id[0] == '\0')
+                sub_remove(c, cid);
+        } else if (c->conv_id[0] == '\0' && strcmp(action, "added") == 0) {
+            bool have = false;
+            for (struct gw_sub *s = c->subs; s; s = s->next_of_conn)
+                have = have || strcmp(s->conv_id, cid) == 0;
+            if (!have)
+                gw_sub_add(c, cid, -1, false);
+        }
+    }
+}
+
+static void deliver_other(const char *cid, json_t *ev)
+{
+    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket)
+        if (strcmp(s->conv_id, cid) == 0 && s->conn->authorized)
+            gw_conn_send(s->conn, json_deep_copy(ev));
+}
+
+static void dispatch(const char *payload, size_t len)
+{
+    json_t *ev = json_loadb(payload, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *cid = json_string_value(json_object_get(ev, "conversation_id"));
+
+    if (type == NULL || cid == NULL)
+        goto out;
+    if (strcmp(type, "message") == 0)
+        deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
+                        json_object_get(ev, "message"));
+    else if (strcmp(type, "typing") == 0)
+        deliver_typing(cid);
+    else if (strcmp(type, "member") == 0)
+        deliver_member(cid, json_string_value(json_object_get(ev, "user_id")),
+                       json_string_value(json_object_get(ev, "action")));
+    else if (strcmp(type, "read") == 0 || strcmp(type, "presence") == 0)
+        deliver_other(cid, ev);
+out:
+    json_decref(ev);
+}
+
+static void xread_issue(void);
+
+/* XREAD reply: [[key, [[id, [field, value, ...]], ...]], ...] or nil on timeout. */
+static void on_xread(void *reply, void *arg)
+{
+    redisReply *r = reply;
+    (void)arg;
+    G.xread_inflight = false;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *stream = r->element[i], *entries;
+            int shard;
+            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
+                continue;
+            shard = atoi(stream->element[0]->str + strlen(EV_STREAM_PREFIX));
+            entries = stream->element[1];
+            for (size_t j = 0; j < entries->elements; j++) {
+                redisReply *e = entries->element[j], *fv = e->element[1];
+                if (shard >= 0 && shard < G.cfg.stream_shards)
+                    snprintf(G.stream_ids[shard], sizeof(G.stream_ids[shard]), "%s",
+                             e->element[0]->str);
+                for (size_t k = 0; k + 1 < fv->elements; k += 2)
+                    if (strcmp(fv->element[k]->str, "e") == 0)
+                        dispatch(fv->element[k + 1]->str, fv->element[k + 1]->len);
+            }
+        }
+    }
+    if (!G.stopping && rlink_is_up(G.sub))
+        xread_issue();
+}
+
+static void xread_issue(void)
+{
+    int n = G.cfg.stream_shards, argc = 0;
+    const char **argv = calloc((size_t)(6 + 2 * n), sizeof(*argv));
+    char (*keys)[EV_KEY_MAX] = calloc((size_t)n, sizeof(*keys));
+
+    if (argv == NULL || keys == NULL || G.xread_inflight)
+        goto out;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = "1000";
+    argv[argc++] = "BLOCK";
+    argv[argc++] = "5000";
+    argv[argc++] = "STREAMS";
+    for (int i = 0; i < n; i++) {
+        ev_stream_key(i, keys[i]);
+        argv[argc++] = keys[i];
+    }
+    for (int i = 0; i < n; i++)
+        argv[argc++] = G.stream_ids[i];
+    if (rlink_cmd(G.sub, on_xread, NULL, argc, argv, NULL) == 0)
+        G.xread_inflight = true;
+out:
+    free(argv);
+    free(keys);
+}
+
+void gw_on_sub_link(int up, void *arg)
+{
+    (void)arg;
+    G.xread_inflight = false;
+    if (up && !G.stopping)
+        xread_issue();
+}
+
+void gw_stream_start(void)
+{
+    /* Start from "now" on every shard: an explicit id, so that events
+     * published between two XREAD calls are never skipped ("$" would). */
+    G.stream_ids = calloc((size_t)G.cfg.stream_shards, sizeof(*G.stream_ids));
+    for (int i = 0; i < G.cfg.stream_shards; i++)
+        snprintf(G.stream_ids[i], sizeof(G.stream_ids[i]), "%lld-0", (long long)ev_epoch_ms());
+}
+
+/* Publish ev (and cache msg at seq when given) on the command link. */
+void gw_publish(const char *conv_id, json_t *ev, json_t *cache_msg, long long seq)
+{
+    char stream[EV_KEY_MAX], cache[EV_KEY_MAX], score[24], trim[16];
+    char *payload = json_dumps(ev, JSON_COMPACT), *cached = NULL;
+
+    json_decref(ev);
+    if (payload == NULL)
+        return;
+    ev_stream_key(ev_shard(conv_id, G.cfg.stream_shards), stream);
+    {
+        const char *xadd[] = {"XADD", stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
+        rlink_cmd(G.cmd, NULL, NULL, 8, xadd, NULL);
+    }
+    if (cache_msg != NULL && (cached = json_dumps(cache_msg, JSON_COMPACT)) != NULL) {
+        const char *zadd[] = {"ZADD", cache, score, cached};
+        const char *ztrim[] = {"ZREMRANGEBYRANK", cache, "0", trim};
+        const char *expire[] = {"EXPIRE", cache, EV_CACHE_TTL_SECONDS};
+        ev_cache_key(conv_id, cache);
+        snprintf(score, sizeof(score), "%lld", seq);
+        snprintf(trim, sizeof(trim), "%d", -(EV_CACHE_SIZE + 1));
+        rlink_cmd(G.cmd, NULL, NULL, 4, zadd, NULL);
+        rlink_cmd(G.cmd, NULL, NULL, 4, ztrim, NULL);
+        rlink_cmd(G.cmd, NULL, NULL, 3, expire, NULL);
+    }
+    free(payload);
+    free(cached);
+}

@@ -1,0 +1,93 @@
+/*
+ * gw.h - state shared by the gateway's modules. One process runs one
+ * event loop (libuv) carrying libwebsockets, two Redis links (commands,
+ * and the stream reader) and one PostgreSQL connection, so there is one
+ * struct gw per process and no locking anywhere.
+ */
+#ifndef GW_GW_H
+#define GW_GW_H
+
+#include "config.h"
+#include "pgq.h"
+#include "rlink.h"
+#include "uuid.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#define GW_BUCKETS 4096
+
+struct gw_frame {
+    struct gw_frame *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of headroom, then the payload */
+};
+
+/* One conversation a connection listens to. */
+struct gw_sub {
+    char conv_id[UUID_STR_LEN];
+    long long last_seq; /* last seq delivered; -1 = take the next event as base */
+    long long seen_max; /* highest seq announced while catching up */
+    bool catching_up;
+    struct gw_conn *conn;
+    struct gw_sub *next_in_bucket, *next_of_conn;
+};
+
+struct gw_conn {
+    struct lws *wsi; /* NULL once the socket is closed */
+    int refs;        /* the socket plus every query in flight for it */
+    char user_id[UUID_STR_LEN];
+    char username[80];
+    char conv_id[UUID_STR_LEN]; /* per-conversation socket, else "" */
+    bool authorized;
+    bool has_since;
+    long long since_seq;
+    struct gw_sub *subs;
+    struct gw_frame *qhead, *qtail;
+    int qlen;
+    int close_code;
+    char *rx;
+    size_t rx_len;
+    struct gw_conn *prev, *next;
+};
+
+struct gw {
+    struct chat_config cfg;
+    uv_loop_t loop;
+    struct lws_context *lws;
+    struct pgq *pg;
+    struct rlink *cmd, *sub;
+    struct gw_sub *buckets[GW_BUCKETS];
+    char (*stream_ids)[32];
+    bool xread_inflight;
+    struct gw_conn *conns;
+    int nconns;
+    uv_timer_t heartbeat, stop_timer;
+    uv_signal_t sigterm, sigint;
+    bool stopping;
+};
+
+extern struct gw G;
+
+/* session.c */
+extern const struct lws_protocols gw_protocols[];
+void gw_conn_send(struct gw_conn *c, json_t *msg /* stolen */);
+void gw_conn_close(struct gw_conn *c, int code);
+void gw_conn_unref(struct gw_conn *c);
+void gw_close_all(int code);
+
+/* fanout.c */
+void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);
+void gw_subs_drop(struct gw_conn *c);
+void gw_stream_start(void);
+void gw_on_sub_link(int up, void *arg);
+void gw_publish(const char *conv_id, json_t *ev /* stolen */, json_t *cache_msg, long long seq);
+
+/* presence.c */
+void gw_presence_join(struct gw_conn *c);
+void gw_presence_leave(struct gw_conn *c);
+void gw_presence_heartbeat(uv_timer_t *t);
+
+#endif

@@ -1,0 +1,207 @@
+/* rlink.c - see rlink.h. */
+#include "rlink.h"
+#include "log.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RLINK_RETRY_MS 300
+
+struct rlink {
+    uv_loop_t *loop;
+    const struct chat_config *cfg;
+    char name[16];
+    int timeout_ms;
+    redisAsyncContext *ac;
+    int up, closing;
+    int pending;
+    uint64_t last_activity;
+    uv_timer_t retry, watchdog;
+    int timers_open;
+    rlink_state_cb on_state;
+    void *arg;
+};
+
+struct rlink_call {
+    struct rlink *l;
+    rlink_reply_cb cb;
+    void *arg;
+};
+
+static void rlink_connect(struct rlink *l);
+
+/* The link is freed once closing, with its timers closed and no context. */
+static void maybe_free(struct rlink *l)
+{
+    if (l->closing && l->timers_open == 0 && l->ac == NULL)
+        free(l);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    rlink_connect(t->data);
+}
+
+static void schedule_retry(struct rlink *l)
+{
+    if (!l->closing)
+        uv_timer_start(&l->retry, on_retry, RLINK_RETRY_MS, 0);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct rlink *l = ac->data;
+    if (status != REDIS_OK) {
+        l->ac = NULL; /* hiredis frees a context that failed to connect */
+        if (l->closing)
+            maybe_free(l);
+        else
+            schedule_retry(l);
+        return;
+    }
+    l->up = 1;
+    l->pending = 0;
+    l->last_activity = uv_now(l->loop);
+    log_info(NULL, "redis link %s up", l->name);
+    if (l->on_state)
+        l->on_state(1, l->arg);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct rlink *l = ac->data;
+    (void)status;
+    l->ac = NULL;
+    if (l->closing) {
+        maybe_free(l);
+        return;
+    }
+    if (l->up) {
+        l->up = 0;
+        log_warn(NULL, "redis link %s down", l->name);
+        if (l->on_state)
+            l->on_state(0, l->arg);
+    }
+    schedule_retry(l);
+}
+
+static void rlink_connect(struct rlink *l)
+{
+    const struct chat_config *cfg = l->cfg;
+    redisAsyncContext *ac;
+
+    if (l->closing || l->ac != NULL)
+        return;
+    ac = cfg->redis_socket ? redisAsyncConnectUnix(cfg->redis_socket)
+                           : redisAsyncConnect(cfg->redis_host, cfg->redis_port);
+    if (ac == NULL || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_retry(l);
+        return;
+    }
+    ac->data = l;
+    l->ac = ac;
+    redisLibuvAttach(ac, l->loop);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    /* Queued before the connection is up; hiredis sends them first. */
+    if (cfg->redis_password)
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cfg->redis_password);
+    if (cfg->redis_db)
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", cfg->redis_db);
+}
+
+/* Drop a link whose oldest command waited too long (hung Redis). */
+static void on_watchdog(uv_timer_t *t)
+{
+    struct rlink *l = t->data;
+    if (l->ac != NULL && l->up && l->pending > 0 &&
+        uv_now(l->loop) - l->last_activity > (uint64_t)l->timeout_ms) {
+        log_warn(NULL, "redis link %s: no reply for %d ms, reconnecting", l->name, l->timeout_ms);
+        redisAsyncDisconnect(l->ac);
+    }
+}
+
+struct rlink *rlink_new(uv_loop_t *loop, const struct chat_config *cfg, const char *name,
+                        int timeout_ms, rlink_state_cb on_state, void *arg)
+{
+    struct rlink *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->loop = loop;
+    l->cfg = cfg;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    l->timeout_ms = timeout_ms;
+    l->on_state = on_state;
+    l->arg = arg;
+    uv_timer_init(loop, &l->retry);
+    uv_timer_init(loop, &l->watchdog);
+    l->retry.data = l;
+    l->watchdog.data = l;
+    l->timers_open = 2;
+    uv_timer_start(&l->watchdog, on_watchdog, 1000, 1000);
+    rlink_connect(l);
+    return l;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct rlink_call *c = privdata;
+    (void)ac;
+    if (c->l->pending > 0)
+        c->l->pending--;
+    c->l->last_activity = uv_now(c->l->loop);
+    if (c->cb)
+        c->cb(reply, c->arg);
+    free(c);
+}
+
+int rlink_cmd(struct rlink *l, rlink_reply_cb cb, void *arg, int argc, const char **argv,
+              const size_t *lens)
+{
+    struct rlink_call *c;
+    if (!l->up || l->ac == NULL)
+        return -1;
+    c = malloc(sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->l = l;
+    c->cb = cb;
+    c->arg = arg;
+    if (l->pending == 0)
+        l->last_activity = uv_now(l->loop);
+    if (redisAsyncCommandArgv(l->ac, on_reply, c, argc, argv, lens) != REDIS_OK) {
+        free(c);
+        return -1;
+    }
+    l->pending++;
+    return 0;
+}
+
+int rlink_is_up(const struct rlink *l)
+{
+    return l->up;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct rlink *l = h->data;
+    l->timers_open--;
+    maybe_free(l);
+}
+
+void rlink_close(struct rlink *l)
+{
+    if (l == NULL)
+        return;
+    l->closing = 1;
+    l->on_state = NULL;
+    if (l->ac != NULL)
+        redisAsyncDisconnect(l->ac);
+    uv_timer_stop(&l->retry);
+    uv_timer_stop(&l->watchdog);
+    uv_close((uv_handle_t *)&l->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&l->watchdog, on_timer_closed);
+}

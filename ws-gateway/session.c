@@ -1,0 +1,588 @@
+/*
+ * session.c - one WebSocket connection: handshake, authorisation, the
+ * client's events, and the bounded outgoing queue.
+ *
+ * The token is checked in LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, reading
+ * the URI with lws_hdr_copy(): libwebsockets 4.1.6 as shipped by Debian 12
+ * has CVE-2025-11677 (use-after-free in lws_handshake_server) reachable
+ * through LWS_CALLBACK_HTTP_CONFIRM_UPGRADE's `in`, so that callback is
+ * never handled here. Membership needs the database, which is
+ * asynchronous: the socket is accepted, nothing is sent or read until the
+ * check passes, and it is closed with 4401/4403 when it fails.
+ */
+#include "events.h"
+#include "gw.h"
+#include "log.h"
+#include "message.h"
+#include "ratelimit.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WS_PREFIX "/api/v1/ws"
+
+/* Parse the path: "/api/v1/ws" (all conversations) or ".../conversations/{id}". */
+static int parse_path(const char *uri, char conv_id[UUID_STR_LEN])
+{
+    const char *p;
+    conv_id[0] = '\0';
+    if (strncmp(uri, WS_PREFIX, strlen(WS_PREFIX)) != 0)
+        return -1;
+    p = uri + strlen(WS_PREFIX);
+    if (*p == '\0' || strcmp(p, "/") == 0)
+        return 0;
+    if (strncmp(p, "/conversations/", 15) != 0)
+        return -1;
+    p += 15;
+    if (strlen(p) < 36 || (p[36] != '\0' && strcmp(p + 36, "/") != 0))
+        return -1;
+    memcpy(conv_id, p, 36);
+    conv_id[36] = '\0';
+    return uuid_is_valid(conv_id) ? 0 : -1;
+}
+
+static int urlarg(struct lws *wsi, const char *name, char *buf, int len)
+{
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, len);
+    if (v == NULL)
+        return -1;
+    memmove(buf, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Refuse the upgrade with an HTTP status (nginx passes it on as is). */
+static int refuse(struct lws *wsi, unsigned int status, const char *why)
+{
+    log_info(NULL, "websocket refused: %s", why);
+    lws_return_http_status(wsi, status, why);
+    return -1;
+}
+
+/* Handshake checks that need no I/O. Returns 0 to accept. */
+static int filter(struct lws *wsi)
+{
+    char uri[256], tok[2048], origin[256], cid[UUID_STR_LEN];
+    struct token_claims claims;
+
+    if (G.stopping)
+        return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down");
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || parse_path(uri, cid) != 0)
+        return refuse(wsi, HTTP_STATUS_NOT_FOUND, "no such websocket endpoint");
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
+        !cfg_origin_allowed(&G.cfg, origin))
+        return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
+    if (urlarg(wsi, "token=", tok, sizeof(tok)) == 0 &&
+        token_verify(&G.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK)
+        return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid or expired token");
+    return 0;
+}
+
+void gw_conn_unref(struct gw_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    while (c->qhead != NULL) {
+        struct gw_frame *f = c->qhead;
+        c->qhead = f->next;
+        free(f);
+    }
+    free(c->rx);
+    free(c);
+}
+
+void gw_conn_send(struct gw_conn *c, json_t *msg)
+{
+    char *text;
+    size_t n;
+    struct gw_frame *f;
+
+    if (msg == NULL)
+        return;
+    text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (text == NULL || c->wsi == NULL || c->close_code != 0) {
+        free(text);
+        return;
+    }
+    if (c->qlen >= G.cfg.ws_queue_max) {
+        /* A client that does not read is closed rather than buffered forever. */
+        free(text);
+        log_warn(NULL, "closing slow websocket of user %s (%d frames queued)", c->user_id,
+                 c->qlen);
+        gw_conn_close(c, 1008);
+        return;
+    }
+    n = strlen(text);
+    f = malloc(sizeof(*f) + LWS_PRE + n);
+    if (f == NULL) {
+        free(text);
+        return;
+    }
+    f->next = NULL;
+    f->len = n;
+    memcpy(f->data + LWS_PRE, text, n);
+    free(text);
+    if (c->qtail)
+        c->qtail->next = f;
+    else
+        c->qhead = f;
+    c->qtail = f;
+    c->qlen++;
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_close(struct gw_conn *c, int code)
+{
+    if (c->wsi == NULL || c->close_code != 0)
+        return;
+    c->close_code = code;
+    lws_callback_on_writable(c->wsi);
+}
+
+void gw_close_all(int code)
+{
+    for (struct gw_conn *c = G.conns; c != NULL; c = c->next)
+        gw_conn_close(c, code);
+}
+
+static void send_error(struct gw_conn *c, const char *code, const char *msg, int retry_after)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", msg);
+    if (e != NULL && retry_after > 0)
+        json_object_set_new(e, "retry_after", json_integer(retry_after));
+    gw_conn_send(c, e);
+}
+
+/* ---- authorisation after the handshake ---- */
+
+static void on_auth(PGresult *r, void *arg)
+{
+    struct gw_conn *c = arg;
+    int n = r ? PQntuples(r) : 0;
+
+    if (c->wsi == NULL)
+        goto out;
+    if (r == NULL) {
+        gw_conn_close(c, 1011);
+        goto out;
+    }
+    if (n == 0) {
+        gw_conn_close(c, 4401); /* deleted user */
+        goto out;
+    }
+    snprintf(c->username, sizeof(c->username), "%s", PQgetvalue(r, 0, 0));
+    if (c->conv_id[0] != '\0' && PQgetisnull(r, 0, 1)) {
+        gw_conn_close(c, 4403); /* not a member, or no such conversation */
+        goto out;
+    }
+    c->authorized = true;
+    gw_presence_join(c);
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, 1))
+            continue;
+        gw_sub_add(c, PQgetvalue(r, i, 1),
+                   c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, 2)), true);
+    }
+out:
+    gw_conn_unref(c);
+}
+
+static void authorize(struct gw_conn *c, const char *token)
+{
+    struct token_claims claims;
+    const char *params[2];
+    static const char one_sql[] =
+        "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+        " LEFT JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = $2"
+        " WHERE u.id = $1 AND u.deleted_at IS NULL";
+    static const char all_sql[] =
+        "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+        " LEFT JOIN conversation_members m ON m.user_id = u.id"
+        " WHERE u.id = $1 AND u.deleted_at IS NULL";
+
+    if (token_verify(&G.cfg, token, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK) {
+        gw_conn_close(c, 4401);
+        return;
+    }
+    snprintf(c->user_id, sizeof(c->user_id), "%s", claims.sub);
+    params[0] = c->user_id;
+    params[1] = c->conv_id;
+    c->refs++;
+    if (pgq_exec(G.pg, c->conv_id[0] ? one_sql : all_sql, c->conv_id[0] ? 2 : 1, params, on_auth,
+                 c) != 0) {
+        c->refs--;
+        gw_conn_close(c, 1013);
+    }
+}
+
+/* ---- client events ---- */
+
+struct send_ctx {
+    struct gw_conn *c;
+    char conv_id[UUID_STR_LEN];
+    char id[UUID_STR_LEN];
+    char *content;
+    char *client_id;
+    int attempt;
+};
+
+static void send_ctx_free(struct send_ctx *s)
+{
+    free(s->content);
+    free(s->client_id);
+    free(s);
+}
+
+static void send_insert(struct send_ctx *s);
+
+static void on_sent(PGresult *r, void *arg)
+{
+    struct send_ctx *s = arg;
+    struct gw_conn *c = s->c;
+    json_t *msg, *ack;
+
+    if (r == NULL) {
+        /* A concurrent duplicate client id rolls back; one retry finds it. */
+        if (s->attempt++ < 1 && s->client_id != NULL) {
+            send_insert(s);
+            gw_conn_unref(c);
+            return;
+        }
+        send_error(c, "unavailable", "the message could not be stored, retry", 0);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        send_error(c, "not_found", "conversation not found", 0);
+        goto out;
+    }
+    {
+        struct msg_row m = {
+            .id = PQgetvalue(r, 0, MSG_SEND_COL_ID),
+            .conversation_id = s->conv_id,
+            .seq = atoll(PQgetvalue(r, 0, MSG_SEND_COL_SEQ)),
+            .sender_id = c->user_id,
+            .sender_username = PQgetvalue(r, 0, MSG_SEND_COL_USERNAME),
+            .content = PQgetvalue(r, 0, MSG_SEND_COL_CONTENT),
+            .created_at = PQgetvalue(r, 0, MSG_SEND_COL_CREATED),
+            .client_message_id = PQgetisnull(r, 0, MSG_SEND_COL_CLIENT_ID)
+                                     ? NULL
+                                     : PQgetvalue(r, 0, MSG_SEND_COL_CLIENT_ID),
+        };
+        bool fresh = PQgetvalue(r, 0, MSG_SEND_COL_FRESH)[0] == 't';
+        ack = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "ack", "conversation_id",
+                        s->conv_id, "id", m.id, "seq", (json_int_t)m.seq, "client_message_id",
+                        s->client_id);
+        gw_conn_send(c, ack);
+        msg = msg_row_to_json(&m);
+        if (msg != NULL && fresh)
+            gw_publish(s->conv_id, ev_message(s->conv_id, m.seq, msg), msg, m.seq);
+        json_decref(msg);
+    }
+out:
+    gw_conn_unref(c);
+    send_ctx_free(s);
+}
+
+static void send_insert(struct send_ctx *s)
+{
+    const char *params[5] = {s->conv_id, s->id, s->c->user_id, s->content, s->client_id};
+    s->c->refs++;
+    if (pgq_exec(G.pg, msg_send_stmt.sql, 5, params, on_sent, s) != 0) {
+        s->c->refs--;
+        send_error(s->c, "unavailable", "the gateway is overloaded, retry", 1);
+        send_ctx_free(s);
+    }
+}
+
+static void on_rate(void *reply, void *arg)
+{
+    struct send_ctx *s = arg;
+    struct rl_result rl;
+
+    if (rl_result_from_reply(reply, G.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
+        send_error(s->c, "rate_limited", "too many messages", rl.retry_after);
+        gw_conn_unref(s->c);
+        send_ctx_free(s);
+        return;
+    }
+    send_insert(s);
+    gw_conn_unref(s->c);
+}
+
+static void client_message(struct gw_conn *c, json_t *m, const char *cid)
+{
+    json_t *content = json_object_get(m, "content");
+    const char *cmid = json_string_value(json_object_get(m, "client_message_id"));
+    const char *problem;
+    struct send_ctx *s;
+    char km[128], kh[128];
+    const char *argv[] = {"EVAL", rl_script.src, "1", km};
+
+    if (!json_is_string(content)) {
+        send_error(c, "validation_error", "content: field required (string)", 0);
+        return;
+    }
+    problem = msg_content_problem(json_string_value(content), json_string_length(content),
+                                  G.cfg.max_message_chars);
+    if (problem != NULL) {
+        send_error(c, "validation_error", problem, 0);
+        return;
+    }
+    if (cmid != NULL && !msg_client_id_valid(cmid)) {
+        send_error(c, "validation_error", "client_message_id: 1 to 128 printable characters", 0);
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return;
+    s->c = c;
+    snprintf(s->conv_id, sizeof(s->conv_id), "%s", cid);
+    uuid_v7_string(s->id);
+    s->content = strdup(json_string_value(content));
+    s->client_id = cmid ? strdup(cmid) : NULL;
+    rl_keys("msg", c->user_id, km, kh);
+    c->refs++;
+    /* Redis down: no limit to enforce (fail open, like the REST API). */
+    if (rlink_cmd(G.cmd, on_rate, s, 4, argv, NULL) != 0)
+        on_rate(NULL, s);
+}
+
+static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
+{
+    json_t *v = json_object_get(m, "is_typing");
+    char key[EV_KEY_MAX], exp[24];
+
+    if (!json_is_boolean(v)) {
+        send_error(c, "validation_error", "is_typing: must be true or false", 0);
+        return;
+    }
+    ev_typing_key(cid, key);
+    if (json_is_true(v)) {
+        const char *argv[] = {"ZADD", key, exp, c->user_id};
+        snprintf(exp, sizeof(exp), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
+        rlink_cmd(G.cmd, NULL, NULL, 4, argv, NULL);
+    } else {
+        const char *argv[] = {"ZREM", key, c->user_id};
+        rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
+    }
+    {
+        const char *argv[] = {"PEXPIRE", key, "10000"};
+        rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
+    }
+    gw_publish(cid, ev_typing(cid, c->user_id, json_is_true(v)), NULL, 0);
+}
+
+/* The conversation an event is about: the socket's own, or the one named. */
+static const char *event_conv(struct gw_conn *c, json_t *m)
+{
+    const char *cid = json_string_value(json_object_get(m, "conversation_id"));
+    if (c->conv_id[0] != '\0')
+        return c->conv_id;
+    if (cid == NULL || !uuid_is_valid(cid)) {
+        send_error(c, "validation_error", "conversation_id: required on this socket", 0);
+        return NULL;
+    }
+    for (struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        if (strcasecmp(s->conv_id, cid) == 0)
+            return s->conv_id;
+    send_error(c, "not_found", "conversation not found", 0);
+    return NULL;
+}
+
+static void client_event(struct gw_conn *c, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *m = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
+    const char *type = json_string_value(json_object_get(m, "type")), *cid;
+
+    if (m == NULL || !json_is_object(m)) {
+        send_error(c, "invalid_json", "frames must be JSON objects", 0);
+        goto out;
+    }
+    if (type == NULL) {
+        send_error(c, "validation_error", "type: field required", 0);
+        goto out;
+    }
+    if (!c->authorized) {
+        if (strcmp(type, "auth") == 0 && c->user_id[0] == '\0' &&
+            json_is_string(json_object_get(m, "token")))
+            authorize(c, json_string_value(json_object_get(m, "token")));
+        else
+            send_error(c, "unauthorized", "not authorised yet", 0);
+        goto out;
+    }
+    if (strcmp(type, "ping") == 0) {
+        gw_conn_send(c, json_pack("{s:s}", "type", "pong"));
+    } else if (strcmp(type, "message") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_message(c, m, cid);
+    } else if (strcmp(type, "typing") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_typing(c, m, cid);
+    } else {
+        send_error(c, "unknown_type", "unknown event type", 0);
+    }
+out:
+    json_decref(m);
+}
+
+/* ---- the libwebsockets callback ---- */
+
+static int on_established(struct lws *wsi, struct gw_conn **slot)
+{
+    char uri[256], tok[2048], since[32];
+    struct gw_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return -1;
+    c->wsi = wsi;
+    c->refs = 1;
+    *slot = c;
+    c->next = G.conns;
+    if (G.conns)
+        G.conns->prev = c;
+    G.conns = c;
+    G.nconns++;
+    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+    parse_path(uri, c->conv_id);
+    if (urlarg(wsi, "since_seq=", since, sizeof(since)) == 0) {
+        char *end;
+        c->since_seq = strtoll(since, &end, 10);
+        c->has_since = *end == '\0' && c->since_seq >= 0;
+    }
+    if (urlarg(wsi, "token=", tok, sizeof(tok)) == 0)
+        authorize(c, tok);
+    /* else: the first frame must be {"type":"auth","token":...} */
+    return 0;
+}
+
+static void on_closed(struct gw_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        G.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    G.nconns--;
+    c->wsi = NULL;
+    gw_subs_drop(c);
+    if (c->authorized)
+        gw_presence_leave(c);
+    c->authorized = false;
+    gw_conn_unref(c);
+}
+
+static int on_writeable(struct lws *wsi, struct gw_conn *c)
+{
+    struct gw_frame *f;
+
+    if (c->qhead == NULL && c->close_code != 0) {
+        /*
+         * Write the close frame ourselves: on the libuv event loop, 4.1.6
+         * drops the connection without the frame set by lws_close_reason()
+         * when the callback returns -1 (the client would see 1006).
+         */
+        unsigned char frame[LWS_PRE + 2];
+        frame[LWS_PRE] = (unsigned char)(c->close_code >> 8);
+        frame[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
+        lws_write(wsi, frame + LWS_PRE, 2, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE */);
+        return -1;
+    }
+    /* One write per callback: the callback may come unasked (library notes). */
+    f = c->qhead;
+    if (f == NULL)
+        return 0;
+    if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+        return -1;
+    c->qhead = f->next;
+    if (c->qhead == NULL)
+        c->qtail = NULL;
+    c->qlen--;
+    free(f);
+    if (c->qhead != NULL || c->close_code != 0)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_receive(struct lws *wsi, struct gw_conn *c, const void *in, size_t len)
+{
+    char *nb;
+    if (c->rx_len + len > G.cfg.ws_max_frame) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+        return -1;
+    }
+    nb = realloc(c->rx, c->rx_len + len + 1);
+    if (nb == NULL)
+        return -1;
+    c->rx = nb;
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi))
+        return 0;
+    c->rx[c->rx_len] = '\0';
+    client_event(c, c->rx, c->rx_len);
+    c->rx_len = 0;
+    return 0;
+}
+
+static int reply_health(struct lws *wsi)
+{
+    unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start,
+                                      *end = &buf[sizeof(buf) - 1];
+    char body[256];
+    bool ok = pgq_is_up(G.pg) && rlink_is_up(G.cmd) && rlink_is_up(G.sub);
+    int n = snprintf(body, sizeof(body),
+                     "{\"status\":\"%s\",\"gateway_id\":\"%s\",\"connections\":%d,"
+                     "\"database\":\"%s\",\"redis\":\"%s\"}",
+                     ok ? "ok" : "unavailable", G.cfg.gateway_id, G.nconns,
+                     pgq_is_up(G.pg) ? "ok" : "unavailable",
+                     rlink_is_up(G.cmd) && rlink_is_up(G.sub) ? "ok" : "unavailable");
+
+    if (lws_add_http_common_headers(wsi, ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
+                                    "application/json", (lws_filepos_t)n, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    if (lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+        return 1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct gw_conn **slot = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (strcmp((const char *)in, "/health") == 0)
+            return reply_health(wsi);
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+        return -1;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(wsi, slot);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return *slot ? on_writeable(wsi, *slot) : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return *slot ? on_receive(wsi, *slot, in, len) : -1;
+    case LWS_CALLBACK_CLOSED:
+        on_closed(*slot);
+        *slot = NULL;
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+const struct lws_protocols gw_protocols[] = {
+    {"chat", callback, sizeof(struct gw_conn *), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
