@@ -50,6 +50,8 @@ struct gw_conn {
     int close_code;
     char *rx;
     size_t rx_len;
+    char *early[8]; /* frames that came before the membership check ended */
+    int nearly;
     struct gw_conn *prev, *next;
 };
 

@@ -66,6 +66,7 @@ static int start_lws(void)
     info.ka_probes = 3;
     info.ka_interval = 10;
     info.timeout_secs = 20;
+    info.max_http_header_data = 8192; /* tokens in the query string are long */
     G.lws = lws_create_context(&info);
     return G.lws ? 0 : -1;
 }

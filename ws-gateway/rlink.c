@@ -17,6 +17,7 @@ struct rlink {
     int up, closing;
     int pending;
     uint64_t last_activity;
+    uint64_t connect_started;
     uv_timer_t retry, watchdog;
     int timers_open;
     rlink_state_cb on_state;
@@ -103,6 +104,7 @@ static void rlink_connect(struct rlink *l)
     }
     ac->data = l;
     l->ac = ac;
+    l->connect_started = uv_now(l->loop);
     redisLibuvAttach(ac, l->loop);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -113,10 +115,21 @@ static void rlink_connect(struct rlink *l)
         redisAsyncCommand(ac, NULL, NULL, "SELECT %d", cfg->redis_db);
 }
 
-/* Drop a link whose oldest command waited too long (hung Redis). */
+/*
+ * Drop a link whose oldest command waited too long (hung Redis), and a
+ * connection attempt that never finished: hiredis 0.14's libuv adapter
+ * ignores poll errors, so a refused connect would otherwise hang forever.
+ */
 static void on_watchdog(uv_timer_t *t)
 {
     struct rlink *l = t->data;
+    if (l->ac != NULL && !l->up && uv_now(l->loop) - l->connect_started > 1000) {
+        redisAsyncContext *ac = l->ac;
+        l->ac = NULL;
+        redisAsyncFree(ac);
+        schedule_retry(l);
+        return;
+    }
     if (l->ac != NULL && l->up && l->pending > 0 &&
         uv_now(l->loop) - l->last_activity > (uint64_t)l->timeout_ms) {
         log_warn(NULL, "redis link %s: no reply for %d ms, reconnecting", l->name, l->timeout_ms);
@@ -141,7 +154,7 @@ struct rlink *rlink_new(uv_loop_t *loop, const struct chat_config *cfg, const ch
     l->retry.data = l;
     l->watchdog.data = l;
     l->timers_open = 2;
-    uv_timer_start(&l->watchdog, on_watchdog, 1000, 1000);
+    uv_timer_start(&l->watchdog, on_watchdog, 250, 250);
     rlink_connect(l);
     return l;
 }

@@ -89,6 +89,8 @@ void gw_conn_unref(struct gw_conn *c)
         c->qhead = f->next;
         free(f);
     }
+    for (int i = 0; i < c->nearly; i++)
+        free(c->early[i]);
     free(c->rx);
     free(c);
 }
@@ -156,6 +158,8 @@ static void send_error(struct gw_conn *c, const char *code, const char *msg, int
     gw_conn_send(c, e);
 }
 
+static void client_event(struct gw_conn *c, const char *text, size_t len);
+
 /* ---- authorisation after the handshake ---- */
 
 static void on_auth(PGresult *r, void *arg)
@@ -186,6 +190,11 @@ static void on_auth(PGresult *r, void *arg)
         gw_sub_add(c, PQgetvalue(r, i, 1),
                    c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, 2)), true);
     }
+    for (int i = 0; i < c->nearly; i++) {
+        client_event(c, c->early[i], strlen(c->early[i]));
+        free(c->early[i]);
+    }
+    c->nearly = 0;
 out:
     gw_conn_unref(c);
 }
@@ -410,6 +419,8 @@ static void client_event(struct gw_conn *c, const char *text, size_t len)
         if (strcmp(type, "auth") == 0 && c->user_id[0] == '\0' &&
             json_is_string(json_object_get(m, "token")))
             authorize(c, json_string_value(json_object_get(m, "token")));
+        else if (c->user_id[0] != '\0' && c->nearly < 8)
+            c->early[c->nearly++] = strndup(text, len); /* replayed once authorised */
         else
             send_error(c, "unauthorized", "not authorised yet", 0);
         goto out;
@@ -433,7 +444,9 @@ out:
 
 static int on_established(struct lws *wsi, struct gw_conn **slot)
 {
-    char uri[256], tok[2048], since[32];
+    /* lws copies every query fragment into the buffer while searching, so
+     * each buffer must hold the longest one (the token). */
+    char uri[256], tok[2048], since[2048];
     struct gw_conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL)

@@ -1,0 +1,262 @@
+// The WebSocket gateway through nginx (and directly on each gateway's port),
+// against the two gateways the test stack runs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+
+const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
+const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
+const STRICT_WS = process.env.CHAT_STRICT_WS_URL || 'ws://127.0.0.1:18093';
+const STACK = process.env.CHAT_STACK;
+const [GW1, GW2] = (process.env.CHAT_GATEWAY_PORTS || '18091,18092').split(',').map(p => `ws://127.0.0.1:${p}`);
+
+async function api(method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+async function user() {
+  const name = `g${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
+  assert.equal(r.status, 201);
+  return { id: r.json.user.id, token: r.json.access_token };
+}
+
+async function direct(a, b) {
+  return (await api('POST', '/conversations/direct', { other_user_id: b.id }, a.token)).json.id;
+}
+
+const send = (cid, u, content) => api('POST', `/conversations/${cid}/messages`, { content }, u.token);
+
+// A client that records every event and lets a test wait for one.
+function client(url, opts) {
+  const ws = new WebSocket(url, opts);
+  const events = [];
+  const waiters = [];
+  ws.on('message', d => {
+    const e = JSON.parse(d.toString());
+    events.push(e);
+    for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+  });
+  const closed = new Promise(resolve => ws.on('close', (code) => resolve(code)));
+  const opened = new Promise((resolve, reject) => {
+    ws.on('open', resolve);
+    ws.on('unexpected-response', (req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.on('error', reject);
+  });
+  opened.catch(() => {});
+  return {
+    ws, events, closed, opened,
+    next(pred, ms = 5000) {
+      const found = events.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.push(w);
+        setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(events).slice(0, 400)}`)), ms);
+      });
+    },
+    send(obj) { ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); },
+    close() { ws.close(); return closed; },
+  };
+}
+
+const convUrl = (base, cid, token, extra = '') => `${base}/api/v1/ws/conversations/${cid}?token=${token}${extra}`;
+const isMsg = content => e => (e.type === 'message' || e.type === 'offline_message') && e.content === content;
+
+test('bad token is refused with HTTP 401; non-member is closed with 4403', async () => {
+  const a = await user(); const b = await user(); const x = await user();
+  const cid = await direct(a, b);
+  const bad = client(convUrl(WS, cid, 'not-a-token'));
+  await assert.rejects(bad.opened, e => e.status === 401);
+  const nm = client(convUrl(WS, cid, x.token));
+  assert.equal(await nm.closed, 4403);
+  assert.equal(nm.events.length, 0, 'no data before the membership check');
+  const unknown = client(convUrl(WS, randomUUID(), a.token));
+  assert.equal(await unknown.closed, 4403);
+});
+
+test('an Origin not in CORS_ORIGINS is refused', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const evil = client(convUrl(WS, cid, a.token), { origin: 'http://evil.example' });
+  await assert.rejects(evil.opened, e => e.status === 403);
+  const good = client(convUrl(WS, cid, a.token), { origin: 'http://localhost:3000' });
+  await good.opened;
+  await good.close();
+});
+
+test('REST send reaches a connected member; WS send is acked after storage', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  await new Promise(r => setTimeout(r, 200));
+  await send(cid, a, 'via rest');
+  const m = await cb.next(isMsg('via rest'));
+  assert.equal(m.type, 'message');
+  assert.equal(m.conversation_id, cid);
+  assert.equal(m.sender_id, a.id);
+  assert.equal(m.sender.id, a.id);
+  assert.ok(m.id && m.timestamp && m.read_status && m.seq === 1);
+  cb.send({ type: 'message', content: 'via ws', client_message_id: 'k-1' });
+  const ack = await cb.next(e => e.type === 'ack');
+  assert.equal(ack.client_message_id, 'k-1');
+  assert.equal(ack.seq, 2);
+  const page = await api('GET', `/conversations/${cid}/messages`, null, a.token);
+  assert.equal(page.json.messages[0].content, 'via ws');
+  assert.equal(page.json.messages[0].id, ack.id);
+  // The same client id again returns the first message, nothing new is stored.
+  cb.send({ type: 'message', content: 'via ws', client_message_id: 'k-1' });
+  const ack2 = await cb.next(e => e.type === 'ack' && e !== ack);
+  assert.equal(ack2.id, ack.id);
+  await cb.close();
+});
+
+test('a message sent on gateway A reaches a client on gateway B', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(GW1, cid, a.token));
+  const cb = client(convUrl(GW2, cid, b.token));
+  await Promise.all([ca.opened, cb.opened]);
+  await new Promise(r => setTimeout(r, 200));
+  ca.send({ type: 'message', content: 'across gateways' });
+  const m = await cb.next(isMsg('across gateways'));
+  assert.equal(m.sender_id, a.id);
+  await Promise.all([ca.close(), cb.close()]);
+});
+
+test('offline messages arrive on connect, oldest first, then live ones', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  for (const c of ['one', 'two', 'three']) await send(cid, a, c);
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  await cb.next(isMsg('three'));
+  const offline = cb.events.filter(e => e.type === 'offline_message');
+  assert.deepEqual(offline.map(e => e.content), ['one', 'two', 'three']);
+  await send(cid, a, 'live');
+  const live = await cb.next(isMsg('live'));
+  assert.equal(live.type, 'message');
+  assert.equal(live.seq, 4);
+  await cb.close();
+});
+
+test('since_seq resumes after the given sequence number', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  for (let i = 1; i <= 5; i++) await send(cid, a, `s${i}`);
+  const cb = client(convUrl(WS, cid, b.token, '&since_seq=3'));
+  await cb.opened;
+  await cb.next(isMsg('s5'));
+  const got = cb.events.filter(e => e.content && e.content.startsWith('s'));
+  assert.deepEqual(got.map(e => e.seq), [4, 5]);
+  await cb.close();
+});
+
+test('after a Redis restart the gateway catches up from PostgreSQL without gaps', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  await send(cid, a, 'r1');
+  await cb.next(isMsg('r1'));
+  execSync(`${STACK} redis-stop`);
+  try {
+    await send(cid, a, 'r2'); // stored; its publish is lost with Redis down
+    await send(cid, a, 'r3');
+  } finally {
+    execSync(`${STACK} redis-start`);
+  }
+  // The next published message reveals the gap; r2 and r3 come from PostgreSQL first.
+  let r4;
+  for (let i = 0; i < 50 && !r4; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    if (i === 5) r4 = await send(cid, a, 'r4');
+  }
+  await cb.next(isMsg('r4'), 10000);
+  const seqs = cb.events.filter(e => e.type === 'message').map(e => e.seq);
+  assert.deepEqual(seqs, [1, 2, 3, 4]);
+  await cb.close();
+});
+
+test('typing is relayed as typing_indicator with the current typing users', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(WS, cid, a.token));
+  const cb = client(convUrl(WS, cid, b.token));
+  await Promise.all([ca.opened, cb.opened]);
+  await new Promise(r => setTimeout(r, 200));
+  ca.send({ type: 'typing', is_typing: true });
+  const t = await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
+  assert.equal(t.conversation_id, cid);
+  ca.send({ type: 'typing', is_typing: false });
+  await cb.next(e => e.type === 'typing_indicator' && e.typing_users.length === 0);
+  await Promise.all([ca.close(), cb.close()]);
+});
+
+test('bad frames get error events and the connection survives; oversized frames close 1009', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(WS, cid, a.token));
+  await ca.opened;
+  ca.send('not json');
+  assert.equal((await ca.next(e => e.type === 'error')).code, 'invalid_json');
+  ca.send({ type: 'dance' });
+  await ca.next(e => e.type === 'error' && e.code === 'unknown_type');
+  ca.send({ type: 'message', content: '' });
+  await ca.next(e => e.type === 'error' && e.code === 'validation_error');
+  ca.send({ type: 'ping' });
+  await ca.next(e => e.type === 'pong');
+  ca.send({ type: 'message', content: 'x'.repeat(70 * 1024) });
+  assert.equal(await ca.closed, 1009);
+});
+
+test('a flood of messages gets error events with retry_after and stores nothing more', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(STRICT_WS, cid, a.token)); // RATE_LIMIT_MESSAGE_PER_MINUTE=3
+  await ca.opened;
+  for (let i = 0; i < 6; i++) ca.send({ type: 'message', content: `f${i}` });
+  const err = await ca.next(e => e.type === 'error' && e.code === 'rate_limited');
+  assert.ok(err.retry_after >= 1 && err.retry_after <= 60);
+  await new Promise(r => setTimeout(r, 500));
+  const page = await api('GET', `/conversations/${cid}/messages`, null, a.token);
+  assert.equal(page.json.messages.length, 3);
+  await ca.close();
+});
+
+test('presence: online while connected, gone after disconnect and after kill -9 of a gateway', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const online = async () => (await api('GET', '/conversations/online', null, a.token)).json.online_user_ids;
+  const cb = client(convUrl(GW1, cid, b.token));
+  await cb.opened;
+  await cb.next(() => true, 1000).catch(() => {});
+  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await new Promise(r => setTimeout(r, 100));
+  assert.ok((await online()).includes(b.id));
+  await cb.close();
+  await new Promise(r => setTimeout(r, 300));
+  assert.ok(!(await online()).includes(b.id));
+  // A crashed gateway cannot say goodbye: its users expire.
+  const cc = client(convUrl(GW2, cid, b.token));
+  await cc.opened;
+  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await new Promise(r => setTimeout(r, 100));
+  assert.ok((await online()).includes(b.id));
+  execSync(`${STACK} gateway-kill 2`);
+  try {
+    let gone = false;
+    for (let i = 0; i < 40 && !gone; i++) {
+      await new Promise(r => setTimeout(r, 500));
+      gone = !(await online()).includes(b.id);
+    }
+    assert.ok(gone, 'user still online 20 s after their gateway died');
+  } finally {
+    execSync(`${STACK} gateway-start 2`);
+  }
+});
