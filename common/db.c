@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_RETRY_SECONDS 1
+/* A refused connect costs microseconds: retry soon, but not on every call. */
+#define DB_RETRY_MS 100
 
 static atomic_int next_slot = 1;
 
@@ -36,11 +37,24 @@ static void db_drop(struct db_conn *c)
     memset(c->prepared, 0, sizeof(c->prepared));
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int db_ensure(struct db_conn *c)
 {
-    time_t now = time(NULL);
+    int64_t now = now_ms();
 
-    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+    /*
+     * An idle connection whose server restarted still says CONNECTION_OK;
+     * reading what is pending (libpq never blocks here) reveals the EOF, so
+     * the first request after a restart reconnects instead of failing.
+     */
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && PQconsumeInput(c->pg) == 1 &&
+        PQstatus(c->pg) == CONNECTION_OK)
         return 0;
     db_drop(c);
     if (now < c->retry_after)
@@ -50,7 +64,7 @@ int db_ensure(struct db_conn *c)
         snprintf(c->last_error, sizeof(c->last_error), "%s", PQerrorMessage(c->pg));
         log_warn(NULL, "postgresql connect failed: %s", c->last_error);
         db_drop(c);
-        c->retry_after = now + DB_RETRY_SECONDS;
+        c->retry_after = now + DB_RETRY_MS;
         return -1;
     }
     c->retry_after = 0;

@@ -38,7 +38,7 @@ struct db_conn {
     PGconn *pg;
     char *conninfo;
     bool echo;
-    time_t retry_after; /* throttles reconnect attempts while the DB is down */
+    int64_t retry_after; /* monotonic ms; throttles reconnects while the DB is down */
     uint64_t prepared[DB_MAX_STMTS / 64];
     char last_error[256];
 };

@@ -151,7 +151,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void on_retry(uv_timer_t *t)
 {
-    pgq_pump(t->data);
+    struct pgq *q = t->data;
+    /* While down, try again every second so health reflects reality. */
+    if (q->pg == NULL && pgq_connect(q) == 0)
+        log_info(NULL, "postgresql connection restored");
+    pgq_pump(q);
 }
 
 /* Fail every queued job (database unreachable). */
@@ -187,7 +191,6 @@ static void pgq_pump(struct pgq *q)
                           0) == 0) {
         q->running = j;
         pgq_drop(q, PQerrorMessage(q->pg));
-        uv_timer_start(&q->retry, on_retry, 1000, 0);
         return;
     }
     q->running = j;
@@ -204,6 +207,7 @@ struct pgq *pgq_new(uv_loop_t *loop, const char *conninfo)
     q->conninfo = strdup(conninfo);
     uv_timer_init(loop, &q->retry);
     q->retry.data = q;
+    uv_timer_start(&q->retry, on_retry, 1000, 1000);
     if (pgq_connect(q) != 0)
         log_warn(NULL, "postgresql is not reachable yet; will retry on demand");
     return q;
@@ -246,6 +250,7 @@ void pgq_free(struct pgq *q)
         return;
     pgq_fail_queued(q);
     pgq_drop(q, "shutdown");
+    uv_timer_stop(&q->retry);
     uv_close((uv_handle_t *)&q->retry, NULL);
     free(q->conninfo);
     /* q itself is released by the caller after the loop closed the handles. */
