@@ -260,3 +260,29 @@ test('presence: online while connected, gone after disconnect and after kill -9 
     execSync(`${STACK} gateway-start 2`);
   }
 });
+
+test('one socket for all conversations: events carry conversation_id, sends name it', async () => {
+  const a = await user(); const b = await user(); const c = await user();
+  const ab = await direct(a, b); const ac = await direct(a, c);
+  const all = client(`${WS}/api/v1/ws?token=${a.token}`);
+  await all.opened;
+  await new Promise(r => setTimeout(r, 300));
+  await send(ab, b, 'from b');
+  await send(ac, c, 'from c');
+  const mb = await all.next(isMsg('from b'));
+  const mc = await all.next(isMsg('from c'));
+  assert.equal(mb.conversation_id, ab);
+  assert.equal(mc.conversation_id, ac);
+  all.send({ type: 'message', content: 'no conversation' });
+  await all.next(e => e.type === 'error' && e.code === 'validation_error');
+  all.send({ type: 'message', conversation_id: ac, content: 'to c' });
+  const ack = await all.next(e => e.type === 'ack');
+  assert.equal(ack.conversation_id, ac);
+  // A conversation created after connecting is picked up from its member event.
+  const d = await user();
+  const ad = await direct(d, a);
+  await new Promise(r => setTimeout(r, 300));
+  await send(ad, d, 'new conversation');
+  assert.equal((await all.next(isMsg('new conversation'))).conversation_id, ad);
+  await all.close();
+});
