@@ -92,6 +92,8 @@ static void on_catchup(PGresult *r, void *arg)
         if (msg != NULL && m.seq > s->last_seq) {
             gw_conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
             s->last_seq = m.seq;
+            if (m.sender_id == NULL || strcmp(m.sender_id, c->user_id) != 0)
+                gw_delivered(s->conv_id, c->user_id, m.seq);
         }
         json_decref(msg);
     }
@@ -190,8 +192,11 @@ static void deliver_message(const char *cid, long long seq, const json_t *msg)
         if (s->catching_up)
             continue;
         if (seq == s->last_seq + 1) {
+            const char *sender = json_string_value(json_object_get(msg, "sender_id"));
             gw_conn_send(s->conn, message_frame(msg, "message"));
             s->last_seq = seq;
+            if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
+                gw_delivered(cid, s->conn->user_id, seq);
         } else {
             catchup_start(s, false); /* a gap: read the missing range first */
         }

@@ -87,6 +87,11 @@ void gw_stream_start(void);
 void gw_on_sub_link(int up, void *arg);
 void gw_publish(const char *conv_id, json_t *ev /* stolen */, json_t *cache_msg, long long seq);
 
+/* delivered.c */
+void gw_delivered(const char *conv_id, const char *user_id, long long seq);
+void gw_delivered_flush(void);
+void gw_delivered_close(void);
+
 /* presence.c */
 void gw_presence_join(struct gw_conn *c);
 void gw_presence_leave(struct gw_conn *c);

@@ -33,6 +33,7 @@ static void on_stop_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&G.stop_timer);
     close_handle((uv_handle_t *)&G.sigterm);
     close_handle((uv_handle_t *)&G.sigint);
+    gw_delivered_close(); /* the last batch goes out before the database link closes */
     rlink_close(G.cmd);
     rlink_close(G.sub);
     pgq_free(G.pg);
@@ -48,6 +49,7 @@ static void on_signal(uv_signal_t *s, int sig)
     G.stopping = true;
     log_info(NULL, "signal %d: closing %d sockets", sig, G.nconns);
     gw_close_all(LWS_CLOSE_STATUS_GOINGAWAY);
+    gw_delivered_flush(); /* written while the database link still runs */
     uv_timer_start(&G.stop_timer, on_stop_timer, 300, 0);
 }
 

@@ -286,3 +286,23 @@ test('one socket for all conversations: events carry conversation_id, sends name
   assert.equal((await all.next(isMsg('new conversation'))).conversation_id, ad);
   await all.close();
 });
+
+test('delivery to a socket advances the delivered watermark (read_status "delivered")', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  await new Promise(r => setTimeout(r, 200));
+  await send(cid, a, 'did it arrive?');
+  await cb.next(isMsg('did it arrive?'));
+  let status;
+  for (let i = 0; i < 30 && status !== 'delivered'; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    status = (await api('GET', `/conversations/${cid}/messages`, null, a.token)).json.messages[0].read_status;
+  }
+  assert.equal(status, 'delivered');
+  await api('POST', `/conversations/${cid}/read`, null, b.token);
+  const after = (await api('GET', `/conversations/${cid}/messages`, null, a.token)).json.messages[0];
+  assert.equal(after.read_status, 'read');
+  await cb.close();
+});

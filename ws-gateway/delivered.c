@@ -1,0 +1,125 @@
+/*
+ * delivered.c - delivered watermarks, batched.
+ *
+ * Writing a message to a recipient's socket means it reached one of their
+ * clients: conversation_members.delivered_seq moves up to it, which the
+ * REST read_status ("delivered") reads. Rather than one UPDATE per frame,
+ * marks are collected and written every DELIVERED_FLUSH_MS in one
+ * statement (the highest seq per member wins).
+ */
+#include "gw.h"
+#include "log.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELIVERED_FLUSH_MS 200
+#define DELIVERED_MAX 4096
+
+struct mark {
+    char conv[UUID_STR_LEN];
+    char user[UUID_STR_LEN];
+    long long seq;
+};
+
+static struct mark marks[DELIVERED_MAX];
+static int nmarks;
+static uv_timer_t flush_timer;
+static bool timer_ready;
+
+static const char flush_sql[] =
+    "UPDATE conversation_members m SET delivered_seq = greatest(m.delivered_seq, v.seq)"
+    " FROM (SELECT c, u, max(s) AS seq FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
+    "       AS x(c, u, s) GROUP BY c, u) v"
+    " WHERE m.conversation_id = v.c AND m.user_id = v.u";
+
+static void on_flushed(PGresult *r, void *arg)
+{
+    (void)arg;
+    if (r == NULL)
+        log_warn(NULL, "delivered watermarks not written (database unavailable)");
+}
+
+/* Build "{a,b,...}" from field f of every mark. */
+static char *array_literal(size_t field_off, bool is_seq)
+{
+    size_t cap = (size_t)nmarks * 40 + 3, used = 0;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    s[used++] = '{';
+    for (int i = 0; i < nmarks; i++) {
+        const struct mark *m = &marks[i];
+        if (is_seq)
+            used += (size_t)snprintf(s + used, cap - used, "%s%lld", i ? "," : "", m->seq);
+        else
+            used += (size_t)snprintf(s + used, cap - used, "%s%s", i ? "," : "",
+                                     (const char *)m + field_off);
+    }
+    s[used++] = '}';
+    s[used] = '\0';
+    return s;
+}
+
+void gw_delivered_flush(void)
+{
+    char *convs, *users, *seqs;
+    const char *params[3];
+
+    if (nmarks == 0)
+        return;
+    convs = array_literal(offsetof(struct mark, conv), false);
+    users = array_literal(offsetof(struct mark, user), false);
+    seqs = array_literal(0, true);
+    params[0] = convs;
+    params[1] = users;
+    params[2] = seqs;
+    if (convs && users && seqs)
+        pgq_exec(G.pg, flush_sql, 3, params, on_flushed, NULL);
+    free(convs);
+    free(users);
+    free(seqs);
+    nmarks = 0;
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    (void)t;
+    gw_delivered_flush();
+}
+
+void gw_delivered(const char *conv_id, const char *user_id, long long seq)
+{
+    if (!timer_ready) {
+        uv_timer_init(&G.loop, &flush_timer);
+        timer_ready = true;
+    }
+    for (int i = nmarks - 1; i >= 0 && i >= nmarks - 64; i--) {
+        /* the same member usually gets several messages in a row */
+        if (strcmp(marks[i].conv, conv_id) == 0 && strcmp(marks[i].user, user_id) == 0) {
+            if (seq > marks[i].seq)
+                marks[i].seq = seq;
+            return;
+        }
+    }
+    if (nmarks == DELIVERED_MAX)
+        gw_delivered_flush();
+    snprintf(marks[nmarks].conv, UUID_STR_LEN, "%s", conv_id);
+    snprintf(marks[nmarks].user, UUID_STR_LEN, "%s", user_id);
+    marks[nmarks].seq = seq;
+    nmarks++;
+    if (!uv_is_active((uv_handle_t *)&flush_timer))
+        uv_timer_start(&flush_timer, on_flush_timer, DELIVERED_FLUSH_MS, 0);
+}
+
+void gw_delivered_close(void)
+{
+    gw_delivered_flush();
+    if (timer_ready) {
+        uv_timer_stop(&flush_timer);
+        uv_close((uv_handle_t *)&flush_timer, NULL);
+        timer_ready = false;
+    }
+}
