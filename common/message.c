@@ -35,6 +35,27 @@ struct db_stmt msg_send_stmt = {
            " CROSS JOIN (SELECT username FROM users WHERE id = $3) u",
 };
 
+struct db_stmt msg_read_upto_stmt = {
+    .name = "conv_read",
+    .sql = "WITH target AS ("
+           "  SELECT coalesce((SELECT seq FROM messages WHERE id = $3::uuid"
+           "                   AND conversation_id = $1), c.last_seq) AS seq,"
+           "         $3::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages"
+           "            WHERE id = $3::uuid AND conversation_id = $1) AS bad_id"
+           "  FROM conversations c WHERE c.id = $1"
+           "), upd AS ("
+           "  UPDATE conversation_members m SET"
+           "    last_read_seq = greatest(m.last_read_seq, t.seq), last_read_at = now(),"
+           "    delivered_seq = greatest(m.delivered_seq, t.seq)"
+           "  FROM target t WHERE m.conversation_id = $1 AND m.user_id = $2 AND NOT t.bad_id"
+           "  RETURNING m.last_read_seq"
+           ") SELECT t.bad_id, u.last_read_seq,"
+           "   (SELECT id FROM messages WHERE conversation_id = $1 AND seq = u.last_read_seq)"
+           " FROM target t LEFT JOIN upd u ON true"
+           " WHERE EXISTS (SELECT 1 FROM conversation_members"
+           "               WHERE conversation_id = $1 AND user_id = $2)",
+};
+
 /* Length of the UTF-8 sequence starting at s, or 0 if invalid (RFC 3629). */
 static size_t utf8_seq_len(const unsigned char *s, size_t left)
 {

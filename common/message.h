@@ -56,6 +56,13 @@ enum {
     MSG_SEND_COL_FRESH
 };
 
+/*
+ * Move the reader's watermark: $1 conversation_id, $2 user_id, $3 message
+ * id to read up to (NULL = everything). Columns: bad message id (bool),
+ * new last_read_seq, id of the message at it. No row: not a member.
+ */
+extern struct db_stmt msg_read_upto_stmt;
+
 /* Timestamp format used in every SELECT: ISO 8601, UTC, microseconds. */
 #define MSG_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 

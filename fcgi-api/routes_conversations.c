@@ -3,6 +3,7 @@
  * watermarks, typing and online users.
  */
 #include "conversations.h"
+#include "message.h"
 #include "events.h"
 #include "routes.h"
 #include "validate.h"
@@ -59,26 +60,6 @@ static struct db_stmt group_stmt = {
            ") SELECT ok FROM ok",
 };
 
-static struct db_stmt read_stmt = {
-    .name = "conv_read",
-    .sql = "WITH target AS ("
-           "  SELECT coalesce((SELECT seq FROM messages WHERE id = $3::uuid"
-           "                   AND conversation_id = $1), c.last_seq) AS seq,"
-           "         $3::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages"
-           "            WHERE id = $3::uuid AND conversation_id = $1) AS bad_id"
-           "  FROM conversations c WHERE c.id = $1"
-           "), upd AS ("
-           "  UPDATE conversation_members m SET"
-           "    last_read_seq = greatest(m.last_read_seq, t.seq), last_read_at = now(),"
-           "    delivered_seq = greatest(m.delivered_seq, t.seq)"
-           "  FROM target t WHERE m.conversation_id = $1 AND m.user_id = $2 AND NOT t.bad_id"
-           "  RETURNING m.last_read_seq"
-           ") SELECT t.bad_id, u.last_read_seq,"
-           "   (SELECT id FROM messages WHERE conversation_id = $1 AND seq = u.last_read_seq)"
-           " FROM target t LEFT JOIN upd u ON true"
-           " WHERE EXISTS (SELECT 1 FROM conversation_members"
-           "               WHERE conversation_id = $1 AND user_id = $2)",
-};
 
 void route_conv_list(struct http_req *req)
 {
@@ -259,7 +240,7 @@ void route_conv_read(struct http_req *req)
     params[0] = cid;
     params[1] = req->user_id;
     params[2] = mid;
-    r = db_exec(&req->w->db, &read_stmt, 3, params, &err);
+    r = db_exec(&req->w->db, &msg_read_upto_stmt, 3, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;

@@ -384,6 +384,52 @@ static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
     gw_publish(cid, ev_typing(cid, c->user_id, json_is_true(v)), NULL, 0);
 }
 
+struct read_ctx {
+    struct gw_conn *c;
+    char conv_id[UUID_STR_LEN];
+};
+
+static void on_read(PGresult *r, void *arg)
+{
+    struct read_ctx *x = arg;
+    if (r == NULL)
+        send_error(x->c, "unavailable", "read state could not be stored, retry", 0);
+    else if (PQntuples(r) == 0)
+        send_error(x->c, "not_found", "conversation not found", 0);
+    else if (PQgetvalue(r, 0, 0)[0] == 't')
+        send_error(x->c, "validation_error", "message_id: not a message of this conversation", 0);
+    else
+        gw_publish(x->conv_id,
+                   ev_read(x->conv_id, x->c->user_id, atoll(PQgetvalue(r, 0, 1)),
+                           PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)),
+                   NULL, 0);
+    gw_conn_unref(x->c);
+    free(x);
+}
+
+/* {"type":"read","message_id"?}: the REST read, over the socket. */
+static void client_read(struct gw_conn *c, json_t *m, const char *cid)
+{
+    const char *mid = json_string_value(json_object_get(m, "message_id"));
+    const char *params[3] = {cid, c->user_id, mid};
+    struct read_ctx *x;
+
+    if (mid != NULL && !uuid_is_valid(mid)) {
+        send_error(c, "validation_error", "message_id: must be a UUID", 0);
+        return;
+    }
+    if ((x = malloc(sizeof(*x))) == NULL)
+        return;
+    x->c = c;
+    snprintf(x->conv_id, sizeof(x->conv_id), "%s", cid);
+    c->refs++;
+    if (pgq_exec(G.pg, msg_read_upto_stmt.sql, 3, params, on_read, x) != 0) {
+        c->refs--;
+        free(x);
+        send_error(c, "unavailable", "the gateway is overloaded, retry", 1);
+    }
+}
+
 /* The conversation an event is about: the socket's own, or the one named. */
 static const char *event_conv(struct gw_conn *c, json_t *m)
 {
@@ -433,6 +479,9 @@ static void client_event(struct gw_conn *c, const char *text, size_t len)
     } else if (strcmp(type, "typing") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
             client_typing(c, m, cid);
+    } else if (strcmp(type, "read") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_read(c, m, cid);
     } else {
         send_error(c, "unknown_type", "unknown event type", 0);
     }

@@ -306,3 +306,24 @@ test('delivery to a socket advances the delivered watermark (read_status "delive
   assert.equal(after.read_status, 'read');
   await cb.close();
 });
+
+test('a read event over the socket moves the watermark and reaches the other members', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(WS, cid, a.token));
+  const cb = client(convUrl(WS, cid, b.token));
+  await Promise.all([ca.opened, cb.opened]);
+  await new Promise(r => setTimeout(r, 200));
+  const m = (await send(cid, a, 'read me')).json;
+  await cb.next(isMsg('read me'));
+  cb.send({ type: 'read', message_id: m.id });
+  const ev = await ca.next(e => e.type === 'read');
+  assert.equal(ev.user_id, b.id);
+  assert.equal(ev.seq, m.seq);
+  assert.equal(ev.message_id, m.id);
+  const conv = (await api('GET', `/conversations/${cid}`, null, b.token)).json;
+  assert.equal(conv.unread_count, 0);
+  cb.send({ type: 'read', message_id: randomUUID() });
+  await cb.next(e => e.type === 'error' && e.code === 'validation_error');
+  await Promise.all([ca.close(), cb.close()]);
+});
