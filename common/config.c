@@ -164,8 +164,8 @@ static int read_int(struct reader *r, const char *key, long def, long min, long 
     errno = 0;
     n = strtol(v, &end, 10);
     if (errno != 0 || end == v || *trim(end) != '\0' || n < min || n > max) {
-        snprintf(r->err, r->errlen, "%s: expected an integer from %ld to %ld, got \"%s\"", key,
-                 min, max, v);
+        snprintf(r->err, r->errlen, "%s: expected an integer from %ld to %ld, got \"%s\"", key, min,
+                 max, v);
         return -1;
     }
     *out = (int)n;

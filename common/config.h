@@ -49,11 +49,11 @@ struct chat_config {
     int log_level; /* LOG_DEBUG.. from log.h */
 
     /* limits */
-    size_t max_body_bytes;   /* REST body limit (413 above) */
-    int max_message_chars;   /* message content, in characters */
-    size_t ws_max_frame;     /* WebSocket frame limit */
-    int offline_max;         /* offline messages delivered on connect */
-    int ws_queue_max;        /* outgoing frames queued per connection */
+    size_t max_body_bytes; /* REST body limit (413 above) */
+    int max_message_chars; /* message content, in characters */
+    size_t ws_max_frame;   /* WebSocket frame limit */
+    int offline_max;       /* offline messages delivered on connect */
+    int ws_queue_max;      /* outgoing frames queued per connection */
 
     /* chat-api */
     char *fcgi_socket;

@@ -103,8 +103,8 @@ static enum db_err db_fail(struct db_conn *c, PGresult *r, const char *what)
     snprintf(c->last_error, sizeof(c->last_error), "%s",
              r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
     if (e == DB_ERR_OTHER || e == DB_ERR_DOWN)
-        log_emit(LOG_WARN, NULL, json_pack("{s:s, s:s}", "statement", what, "sqlstate",
-                                           state ? state : ""),
+        log_emit(LOG_WARN, NULL,
+                 json_pack("{s:s, s:s}", "statement", what, "sqlstate", state ? state : ""),
                  "postgresql error: %s", c->last_error);
     if (r != NULL)
         PQclear(r);

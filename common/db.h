@@ -20,12 +20,12 @@
 
 enum db_err {
     DB_OK = 0,
-    DB_ERR_DOWN,      /* no connection, or it broke during the call */
-    DB_ERR_UNIQUE,    /* 23505 unique_violation */
-    DB_ERR_FK,        /* 23503 foreign_key_violation */
-    DB_ERR_CHECK,     /* 23514 check_violation, 22xxx data exceptions */
-    DB_ERR_CONFLICT,  /* 40001 serialization failure, 40P01 deadlock */
-    DB_ERR_OTHER      /* anything else: a bug on our side */
+    DB_ERR_DOWN,     /* no connection, or it broke during the call */
+    DB_ERR_UNIQUE,   /* 23505 unique_violation */
+    DB_ERR_FK,       /* 23503 foreign_key_violation */
+    DB_ERR_CHECK,    /* 23514 check_violation, 22xxx data exceptions */
+    DB_ERR_CONFLICT, /* 40001 serialization failure, 40P01 deadlock */
+    DB_ERR_OTHER     /* anything else: a bug on our side */
 };
 
 struct db_stmt {

@@ -49,14 +49,14 @@ int64_t ev_epoch_ms(void)
 
 json_t *ev_message(const char *conversation_id, long long seq, json_t *message)
 {
-    return json_pack("{s:s, s:s, s:I, s:O}", "type", "message", "conversation_id",
-                     conversation_id, "seq", (json_int_t)seq, "message", message);
+    return json_pack("{s:s, s:s, s:I, s:O}", "type", "message", "conversation_id", conversation_id,
+                     "seq", (json_int_t)seq, "message", message);
 }
 
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing)
 {
-    return json_pack("{s:s, s:s, s:s, s:b}", "type", "typing", "conversation_id",
-                     conversation_id, "user_id", user_id, "is_typing", is_typing);
+    return json_pack("{s:s, s:s, s:s, s:b}", "type", "typing", "conversation_id", conversation_id,
+                     "user_id", user_id, "is_typing", is_typing);
 }
 
 json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
@@ -69,8 +69,8 @@ json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
 
 json_t *ev_member(const char *conversation_id, const char *user_id, const char *action)
 {
-    return json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "conversation_id",
-                     conversation_id, "user_id", user_id, "action", action);
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "conversation_id", conversation_id,
+                     "user_id", user_id, "action", action);
 }
 
 /* Append the XADD of ev to the pipeline. Returns 0 or -1. */
@@ -107,8 +107,8 @@ int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, con
     return rc;
 }
 
-int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id,
-                       long long seq, json_t *message)
+int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
+                       json_t *message)
 {
     char key[EV_KEY_MAX], score[24], trim_to[16];
     char *payload = NULL, *cached = NULL;

@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 #define EV_STREAM_PREFIX "chat:events:"
-#define EV_STREAM_MAXLEN "100000"   /* approximate trim (XADD MAXLEN ~) */
-#define EV_CACHE_SIZE 50            /* messages kept per conversation */
+#define EV_STREAM_MAXLEN "100000" /* approximate trim (XADD MAXLEN ~) */
+#define EV_CACHE_SIZE 50          /* messages kept per conversation */
 #define EV_CACHE_TTL_SECONDS "86400"
 #define EV_ONLINE_KEY "chat:online" /* ZSET user_id -> expiry (epoch ms) */
 #define EV_TYPING_TTL_MS 5000
@@ -61,7 +61,7 @@ int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, con
  * Publish a message event and add the message to the conversation's
  * cache in one pipeline (XADD, ZADD, ZREMRANGEBYRANK, EXPIRE).
  */
-int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id,
-                       long long seq, json_t *message /* borrowed */);
+int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
+                       json_t *message /* borrowed */);
 
 #endif

@@ -28,11 +28,12 @@ struct db_stmt msg_send_stmt = {
            "    delivered_seq = greatest(delivered_seq, bump.last_seq)"
            "  FROM bump WHERE conversation_id = $1 AND user_id = $3"
            ") "
-           "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"
-           "       u.username, r.fresh "
-           "FROM (SELECT ins.*, true AS fresh FROM ins"
-           "      UNION ALL SELECT prior.*, false FROM prior) r"
-           " CROSS JOIN (SELECT username FROM users WHERE id = $3) u",
+           "SELECT r.id, r.seq, " MSG_TS(
+               "r.created_at") ", r.client_message_id, r.content,"
+                               "       u.username, r.fresh "
+                               "FROM (SELECT ins.*, true AS fresh FROM ins"
+                               "      UNION ALL SELECT prior.*, false FROM prior) r"
+                               " CROSS JOIN (SELECT username FROM users WHERE id = $3) u",
 };
 
 struct db_stmt msg_read_upto_stmt = {

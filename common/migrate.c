@@ -51,8 +51,8 @@ static int apply_one(PGconn *pg, const struct migration *m, char *err, size_t er
         return -1;
     if (exec_ok(pg, m->sql, err, errlen) != 0)
         goto out;
-    r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-                     NULL, params, NULL, NULL, 0);
+    r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+                     params, NULL, NULL, 0);
     if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(pg));
         PQclear(r);

@@ -26,8 +26,7 @@ void rl_keys(const char *scope, const char *id, char minute[128], char hour[128]
     snprintf(hour, 128, "chat:rl:%s:%s:h", scope, id);
 }
 
-int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour,
-                         struct rl_result *out)
+int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour, struct rl_result *out)
 {
     long long m, mt, h, ht;
     int rem_m, rem_h;

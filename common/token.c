@@ -29,8 +29,7 @@ int token_issue(const struct chat_config *cfg, enum token_type type, const char 
     if (jwt_new(&jwt) != 0)
         goto out;
     if (jwt_add_grant(jwt, "sub", sub) || jwt_add_grant(jwt, "jti", jti) ||
-        jwt_add_grant(jwt, "typ", type_name(type)) ||
-        jwt_add_grant_int(jwt, "iat", (long)now) ||
+        jwt_add_grant(jwt, "typ", type_name(type)) || jwt_add_grant_int(jwt, "iat", (long)now) ||
         jwt_add_grant_int(jwt, "exp", (long)now + token_lifetime(cfg, type)))
         goto out;
     if (jwt_set_alg(jwt, alg, (const unsigned char *)cfg->secret_key, (int)cfg->secret_len) != 0)
@@ -52,8 +51,8 @@ static int copy_uuid_claim(jwt_t *jwt, const char *name, char dst[UUID_STR_LEN])
     return 0;
 }
 
-enum token_status token_verify(const struct chat_config *cfg, const char *tok,
-                               enum token_type want, time_t now, struct token_claims *out)
+enum token_status token_verify(const struct chat_config *cfg, const char *tok, enum token_type want,
+                               time_t now, struct token_claims *out)
 {
     jwt_t *jwt = NULL;
     enum token_status st = TOKEN_MALFORMED;

@@ -43,8 +43,8 @@ int token_issue(const struct chat_config *cfg, enum token_type type, const char 
                 const char *jti, time_t now, char **out);
 
 /* Verify tok as a token of type want at time now; fills out on TOKEN_OK. */
-enum token_status token_verify(const struct chat_config *cfg, const char *tok,
-                               enum token_type want, time_t now, struct token_claims *out);
+enum token_status token_verify(const struct chat_config *cfg, const char *tok, enum token_type want,
+                               time_t now, struct token_claims *out);
 
 const char *token_status_str(enum token_status st);
 

@@ -18,21 +18,31 @@ static struct db_stmt member_stmt = {
  * last message (id, seq, sender_id, sender name, content, created_at,
  * client_message_id), watermarks (json).
  */
-#define CONV_SELECT                                                                             \
-    "SELECT c.id, c.type, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","   \
-    " greatest(c.last_seq - cm.last_read_seq, 0),"                                              \
-    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"              \
-    "         'display_name', u.display_name, 'role', p.role) ORDER BY p.joined_at, u.id)"      \
-    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                          \
-    "   WHERE p.conversation_id = c.id),"                                                       \
-    " lm.id, lm.seq, lm.sender_id, CASE WHEN lu.deleted_at IS NULL THEN lu.username END,"       \
-    " lm.content, " MSG_TS("lm.created_at") ", lm.client_message_id,"                           \
-    " (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"                           \
-    "         greatest(w.delivered_seq, w.last_read_seq)))"                                     \
-    "    FROM conversation_members w WHERE w.conversation_id = c.id)"                           \
-    " FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id"           \
-    " LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq"               \
-    " LEFT JOIN users lu ON lu.id = lm.sender_id"
+#define CONV_SELECT                                                                                \
+    "SELECT c.id, c.type, c.name, c.description, c.created_by, " MSG_TS(                           \
+        "c.created_at") ","                                                                        \
+                        " greatest(c.last_seq - cm.last_read_seq, 0),"                             \
+                        " (SELECT json_agg(json_build_object('user_id', u.id, 'username', "        \
+                        "u.username,"                                                              \
+                        "         'display_name', u.display_name, 'role', p.role) ORDER BY "       \
+                        "p.joined_at, u.id)"                                                       \
+                        "    FROM conversation_members p JOIN users u ON u.id = p.user_id"         \
+                        "   WHERE p.conversation_id = c.id),"                                      \
+                        " lm.id, lm.seq, lm.sender_id, CASE WHEN lu.deleted_at IS NULL THEN "      \
+                        "lu.username END,"                                                         \
+                        " lm.content, " MSG_TS(                                                    \
+                            "lm.created_at") ", lm.client_message_id,"                             \
+                                             " (SELECT json_agg(json_build_array(w.user_id, "      \
+                                             "w.last_read_seq,"                                    \
+                                             "         greatest(w.delivered_seq, "                 \
+                                             "w.last_read_seq)))"                                  \
+                                             "    FROM conversation_members w WHERE "              \
+                                             "w.conversation_id = c.id)"                           \
+                                             " FROM conversation_members cm JOIN conversations c " \
+                                             "ON c.id = cm.conversation_id"                        \
+                                             " LEFT JOIN messages lm ON lm.conversation_id = "     \
+                                             "c.id AND lm.seq = c.last_seq"                        \
+                                             " LEFT JOIN users lu ON lu.id = lm.sender_id"
 
 struct db_stmt conv_one_stmt = {
     .name = "conv_one",
@@ -125,10 +135,10 @@ json_t *conv_from_row(const PGresult *r, int i)
             json_object_set_new(last, "read_status", json_string(msg_read_status(m.seq, mr, md)));
     }
     o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:o, s:o*}", "id", db_get(r, i, 0),
-                  "type", db_get(r, i, 1), "name", db_get(r, i, 2), "description",
-                  db_get(r, i, 3), "created_by", db_get(r, i, 4), "created_at", db_get(r, i, 5),
-                  "unread_count", (json_int_t)atoll(PQgetvalue(r, i, 6)), "participants",
-                  json_column(r, i, 7), "last_message", last);
+                  "type", db_get(r, i, 1), "name", db_get(r, i, 2), "description", db_get(r, i, 3),
+                  "created_by", db_get(r, i, 4), "created_at", db_get(r, i, 5), "unread_count",
+                  (json_int_t)atoll(PQgetvalue(r, i, 6)), "participants", json_column(r, i, 7),
+                  "last_message", last);
     json_decref(wm);
     return o;
 }

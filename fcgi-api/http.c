@@ -113,8 +113,8 @@ void http_req_end(struct http_req *req)
 {
     int64_t us = http_now_us() - req->start_us;
     json_t *fields = json_pack("{s:s, s:s, s:s?, s:i, s:f, s:s}", "method", req->method, "path",
-                               req->path, "route", req->route, "status", req->status,
-                               "duration_ms", (double)us / 1000.0, "client_ip", req->client_ip);
+                               req->path, "route", req->route, "status", req->status, "duration_ms",
+                               (double)us / 1000.0, "client_ip", req->client_ip);
     if (fields != NULL && req->authed)
         json_object_set_new(fields, "user_id", json_string(req->user_id));
     if (fields != NULL && req->error_code != NULL)
@@ -200,8 +200,8 @@ static bool is_json_type(const char *ct)
         return false;
     while (*ct == ' ')
         ct++;
-    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
-                                                            ct[n] == ' ');
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 int http_parse_json(struct http_req *req, bool allow_empty)
@@ -218,8 +218,7 @@ int http_parse_json(struct http_req *req, bool allow_empty)
         return 0;
     }
     if (!is_json_type(ct)) {
-        http_error(req, 415, "unsupported_media_type",
-                   "Content-Type must be application/json");
+        http_error(req, 415, "unsupported_media_type", "Content-Type must be application/json");
         return -1;
     }
     /* Allow NUL so content validation can name the field instead of "bad JSON". */
@@ -279,22 +278,38 @@ void http_header(struct http_req *req, const char *fmt, ...)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "";
     }
 }
 

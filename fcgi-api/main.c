@@ -141,8 +141,7 @@ static int serve(struct server *srv)
             goto out;
         }
     }
-    log_info(NULL, "chat-api listening on %s with %d threads", srv->cfg.fcgi_socket,
-             srv->nworkers);
+    log_info(NULL, "chat-api listening on %s with %d threads", srv->cfg.fcgi_socket, srv->nworkers);
     sigwait(&set, &sig);
     log_info(NULL, "signal %d: stopping", sig);
     stop_workers(srv);

@@ -31,26 +31,28 @@
  */
 static struct db_stmt page_stmt = {
     .name = "msg_page",
-    .sql = "WITH meta AS ("
-           "  SELECT EXISTS (SELECT 1 FROM conversation_members"
-           "                 WHERE conversation_id = $1 AND user_id = $2) AS member,"
-           "    CASE WHEN $3::uuid IS NULL THEN 9223372036854775807"
-           "         ELSE (SELECT seq FROM messages WHERE id = $3::uuid"
-           "               AND conversation_id = $1) END AS cseq,"
-           "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq,"
-           "    (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"
-           "            greatest(w.delivered_seq, w.last_read_seq)))"
-           "       FROM conversation_members w WHERE w.conversation_id = $1) AS wm"
-           ") SELECT meta.member, meta.cseq, meta.last_seq, meta.wm,"
-           "   p.id, p.seq, p.sender_id, p.username, p.content, p.ts, p.client_message_id"
-           " FROM meta LEFT JOIN LATERAL ("
-           "   SELECT m.id, m.seq, m.sender_id,"
-           "          CASE WHEN u.deleted_at IS NULL THEN u.username END AS username,"
-           "          m.content, " MSG_TS("m.created_at") " AS ts, m.client_message_id"
-           "   FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-           "   WHERE meta.member AND m.conversation_id = $1 AND m.seq < meta.cseq"
-           "   ORDER BY m.seq DESC LIMIT $4"
-           " ) p ON true",
+    .sql =
+        "WITH meta AS ("
+        "  SELECT EXISTS (SELECT 1 FROM conversation_members"
+        "                 WHERE conversation_id = $1 AND user_id = $2) AS member,"
+        "    CASE WHEN $3::uuid IS NULL THEN 9223372036854775807"
+        "         ELSE (SELECT seq FROM messages WHERE id = $3::uuid"
+        "               AND conversation_id = $1) END AS cseq,"
+        "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq,"
+        "    (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"
+        "            greatest(w.delivered_seq, w.last_read_seq)))"
+        "       FROM conversation_members w WHERE w.conversation_id = $1) AS wm"
+        ") SELECT meta.member, meta.cseq, meta.last_seq, meta.wm,"
+        "   p.id, p.seq, p.sender_id, p.username, p.content, p.ts, p.client_message_id"
+        " FROM meta LEFT JOIN LATERAL ("
+        "   SELECT m.id, m.seq, m.sender_id,"
+        "          CASE WHEN u.deleted_at IS NULL THEN u.username END AS username,"
+        "          m.content, " MSG_TS(
+            "m.created_at") " AS ts, m.client_message_id"
+                            "   FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+                            "   WHERE meta.member AND m.conversation_id = $1 AND m.seq < meta.cseq"
+                            "   ORDER BY m.seq DESC LIMIT $4"
+                            " ) p ON true",
 };
 
 static int page_limit(struct http_req *req, int *limit)
@@ -100,8 +102,8 @@ static json_t *page_body(json_t *msgs, bool has_more)
  * (last_seq - n + 1 .. last_seq), n = min(limit, last_seq). Returns the
  * body, or NULL when the cache cannot be trusted.
  */
-static json_t *page_from_cache(struct http_req *req, const char *cid, int limit,
-                               long long last_seq, const json_t *wm)
+static json_t *page_from_cache(struct http_req *req, const char *cid, int limit, long long last_seq,
+                               const json_t *wm)
 {
     long long n = last_seq < limit ? last_seq : limit, lo = last_seq - n + 1;
     char key[EV_KEY_MAX], min[24], max[24];

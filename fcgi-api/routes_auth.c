@@ -68,8 +68,7 @@ static int auth_limit(struct http_req *req, const char *scope, const char *id)
     if (rl.allowed)
         return 0;
     http_header(req, "Retry-After: %d", rl.retry_after);
-    http_error(req, 429, "rate_limited", "too many attempts, retry in %d seconds",
-               rl.retry_after);
+    http_error(req, 429, "rate_limited", "too many attempts, retry in %d seconds", rl.retry_after);
     return -1;
 }
 
@@ -95,8 +94,7 @@ void route_register(struct http_req *req)
 
     if (auth_limit(req, "auth-ip", req->client_ip) != 0)
         return;
-    if (v_username(req, "username", true, &username) ||
-        v_email(req, "email", true, &email) ||
+    if (v_username(req, "username", true, &username) || v_email(req, "email", true, &email) ||
         v_string(req, "password", 8, 128, true, &password) ||
         v_string(req, "display_name", 1, 100, false, &display_name))
         return;
@@ -179,8 +177,7 @@ static void revoke_family(struct http_req *req, const char *family)
  * Look up a presented refresh token. Returns its row (caller PQclear()s)
  * or NULL after answering 401/503.
  */
-static PGresult *refresh_row(struct http_req *req, const char *tok,
-                             struct token_claims *claims)
+static PGresult *refresh_row(struct http_req *req, const char *tok, struct token_claims *claims)
 {
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
     const char *params[1];

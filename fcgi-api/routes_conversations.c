@@ -60,7 +60,6 @@ static struct db_stmt group_stmt = {
            ") SELECT ok FROM ok",
 };
 
-
 void route_conv_list(struct http_req *req)
 {
     const char *params[1] = {req->user_id};
@@ -168,8 +167,7 @@ void route_conv_group(struct http_req *req)
     enum db_err err;
     PGresult *r;
 
-    if (v_string(req, "type", 1, 16, false, &type) ||
-        v_string(req, "name", 1, 100, true, &name))
+    if (v_string(req, "type", 1, 16, false, &type) || v_string(req, "name", 1, 100, true, &name))
         return;
     if (type != NULL && strcmp(type, "group") != 0) {
         http_error(req, 422, "validation_error", "type: must be \"group\"");
@@ -281,8 +279,7 @@ static json_t *typing_users(struct http_req *req, const char *cid)
     snprintf(excl, sizeof(excl), "(%s", now);
     zget[2] = excl;
     if (rds_append_argv(&req->w->rds, 4, zrem, NULL) != 0 ||
-        rds_append_argv(&req->w->rds, 4, zget, NULL) != 0 ||
-        rds_collect(&req->w->rds, 2, rep) != 0)
+        rds_append_argv(&req->w->rds, 4, zget, NULL) != 0 || rds_collect(&req->w->rds, 2, rep) != 0)
         return NULL;
     if (rep[1]->type == REDIS_REPLY_ARRAY) {
         ids = json_array();

@@ -31,8 +31,8 @@ static bool redis_ok(struct http_req *req)
 void route_health(struct http_req *req)
 {
     bool db = database_ok(req), rd = redis_ok(req);
-    json_t *body = json_pack("{s:s, s:s, s:s}", "status", db && rd ? "ok" : "unavailable",
-                             "database", db ? "ok" : "unavailable", "redis",
-                             rd ? "ok" : "unavailable");
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "status", db && rd ? "ok" : "unavailable", "database",
+                  db ? "ok" : "unavailable", "redis", rd ? "ok" : "unavailable");
     http_reply(req, db && rd ? 200 : 503, body);
 }

@@ -19,22 +19,24 @@
 
 static struct db_stmt msg_read_stmt = {
     .name = "msg_read",
-    .sql = "WITH msg AS ("
-           "  SELECT m.id, m.conversation_id, m.seq FROM messages m"
-           "  JOIN conversation_members cm ON cm.conversation_id = m.conversation_id"
-           "   AND cm.user_id = $2 WHERE m.id = $1"
-           "), rc AS ("
-           "  INSERT INTO message_read_receipts (message_id, user_id)"
-           "  SELECT id, $2 FROM msg"
-           "  ON CONFLICT (message_id, user_id) DO UPDATE SET read_at = message_read_receipts.read_at"
-           "  RETURNING message_id, user_id, read_at"
-           "), wm AS ("
-           "  UPDATE conversation_members cm SET"
-           "    last_read_seq = greatest(cm.last_read_seq, msg.seq), last_read_at = now(),"
-           "    delivered_seq = greatest(cm.delivered_seq, msg.seq)"
-           "  FROM msg WHERE cm.conversation_id = msg.conversation_id AND cm.user_id = $2"
-           ") SELECT rc.message_id, rc.user_id, " MSG_TS("rc.read_at") ","
-           "   msg.conversation_id, msg.seq FROM rc, msg",
+    .sql =
+        "WITH msg AS ("
+        "  SELECT m.id, m.conversation_id, m.seq FROM messages m"
+        "  JOIN conversation_members cm ON cm.conversation_id = m.conversation_id"
+        "   AND cm.user_id = $2 WHERE m.id = $1"
+        "), rc AS ("
+        "  INSERT INTO message_read_receipts (message_id, user_id)"
+        "  SELECT id, $2 FROM msg"
+        "  ON CONFLICT (message_id, user_id) DO UPDATE SET read_at = message_read_receipts.read_at"
+        "  RETURNING message_id, user_id, read_at"
+        "), wm AS ("
+        "  UPDATE conversation_members cm SET"
+        "    last_read_seq = greatest(cm.last_read_seq, msg.seq), last_read_at = now(),"
+        "    delivered_seq = greatest(cm.delivered_seq, msg.seq)"
+        "  FROM msg WHERE cm.conversation_id = msg.conversation_id AND cm.user_id = $2"
+        ") SELECT rc.message_id, rc.user_id, " MSG_TS(
+            "rc.read_at") ","
+                          "   msg.conversation_id, msg.seq FROM rc, msg",
 };
 
 /* Columns: member (bool), then user_id, username, read_at (NULL row when none). */
@@ -47,15 +49,21 @@ static struct db_stmt receipts_stmt = {
            ") SELECT EXISTS (SELECT 1 FROM msg), x.user_id, x.username, x.read_at"
            " FROM (SELECT 1) one LEFT JOIN ("
            "   SELECT cm.user_id, u.username,"
-           "          " MSG_TS("coalesce(r.read_at, cm.last_read_at)") " AS read_at,"
-           "          coalesce(r.read_at, cm.last_read_at) AS t"
-           "   FROM msg JOIN conversation_members cm ON cm.conversation_id = msg.conversation_id"
-           "   JOIN users u ON u.id = cm.user_id"
-           "   LEFT JOIN message_read_receipts r ON r.message_id = msg.id"
-           "        AND r.user_id = cm.user_id"
-           "   WHERE cm.user_id IS DISTINCT FROM msg.sender_id"
-           "     AND (r.user_id IS NOT NULL OR cm.last_read_seq >= msg.seq)"
-           " ) x ON true ORDER BY x.t NULLS FIRST",
+           "          " MSG_TS(
+               "coalesce(r.read_at, cm.last_read_at)") " AS read_at,"
+                                                       "          coalesce(r.read_at, "
+                                                       "cm.last_read_at) AS t"
+                                                       "   FROM msg JOIN conversation_members cm "
+                                                       "ON cm.conversation_id = msg.conversation_id"
+                                                       "   JOIN users u ON u.id = cm.user_id"
+                                                       "   LEFT JOIN message_read_receipts r ON "
+                                                       "r.message_id = msg.id"
+                                                       "        AND r.user_id = cm.user_id"
+                                                       "   WHERE cm.user_id IS DISTINCT FROM "
+                                                       "msg.sender_id"
+                                                       "     AND (r.user_id IS NOT NULL OR "
+                                                       "cm.last_read_seq >= msg.seq)"
+                                                       " ) x ON true ORDER BY x.t NULLS FIRST",
 };
 
 void route_msg_list(struct http_req *req)
@@ -129,9 +137,9 @@ void route_msg_receipts(struct http_req *req)
     for (int i = 0; i < PQntuples(r); i++) {
         if (db_get(r, i, 1) == NULL)
             continue;
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?}", "message_id", mid,
-                                              "user_id", db_get(r, i, 1), "username",
-                                              db_get(r, i, 2), "read_at", db_get(r, i, 3)));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?}", "message_id", mid, "user_id",
+                                              db_get(r, i, 1), "username", db_get(r, i, 2),
+                                              "read_at", db_get(r, i, 3)));
     }
     PQclear(r);
     http_reply(req, 200, json_pack("{s:s, s:o}", "message_id", mid, "receipts", list));

@@ -18,12 +18,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define ROOM_COLS                                                                               \
-    "c.id, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","                  \
-    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"              \
-    "         'role', p.role) ORDER BY p.joined_at, u.id)"                                      \
-    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                          \
-    "   WHERE p.conversation_id = c.id), me.role"
+#define ROOM_COLS                                                                                  \
+    "c.id, c.name, c.description, c.created_by, " MSG_TS(                                          \
+        "c.created_at") ","                                                                        \
+                        " (SELECT json_agg(json_build_object('user_id', u.id, 'username', "        \
+                        "u.username,"                                                              \
+                        "         'role', p.role) ORDER BY p.joined_at, u.id)"                     \
+                        "    FROM conversation_members p JOIN users u ON u.id = p.user_id"         \
+                        "   WHERE p.conversation_id = c.id), me.role"
 
 static struct db_stmt room_one_stmt = {
     .name = "room_one",
@@ -93,9 +95,9 @@ static json_t *room_from_row(const PGresult *r, int i)
     const char *members = db_get(r, i, 5);
     json_t *m = members ? json_loads(members, 0, NULL) : NULL;
     return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s}", "id", db_get(r, i, 0), "name",
-                     db_get(r, i, 1), "description", db_get(r, i, 2), "created_by",
-                     db_get(r, i, 3), "created_at", db_get(r, i, 4), "members",
-                     m ? m : json_array(), "my_role", db_get(r, i, 6));
+                     db_get(r, i, 1), "description", db_get(r, i, 2), "created_by", db_get(r, i, 3),
+                     "created_at", db_get(r, i, 4), "members", m ? m : json_array(), "my_role",
+                     db_get(r, i, 6));
 }
 
 /*
@@ -152,8 +154,7 @@ static int uuid_array(struct http_req *req, const char *field, char **out)
     char *arr;
 
     *out = NULL;
-    if (ids != NULL && !json_is_null(ids) &&
-        (!json_is_array(ids) || json_array_size(ids) > 1000)) {
+    if (ids != NULL && !json_is_null(ids) && (!json_is_array(ids) || json_array_size(ids) > 1000)) {
         http_error(req, 422, "validation_error", "%s: must be an array of at most 1000 user ids",
                    field);
         return -1;
@@ -188,8 +189,7 @@ void route_room_create(struct http_req *req)
     PGresult *r;
 
     if (v_string(req, "name", 1, 100, true, &name) ||
-        v_string(req, "description", 0, 1000, false, &desc) ||
-        uuid_array(req, "member_ids", &arr))
+        v_string(req, "description", 0, 1000, false, &desc) || uuid_array(req, "member_ids", &arr))
         return;
     uuid_v7_string(id);
     params[0] = id;

@@ -8,8 +8,8 @@ json_t *user_to_json(const PGresult *r, int row, int col0, bool self)
                           db_get(r, row, col0 + 1), "display_name", db_get(r, row, col0 + 3),
                           "created_at", db_get(r, row, col0 + 4));
     if (o != NULL && self)
-        json_object_set_new(o, "email", db_get(r, row, col0 + 2)
-                                            ? json_string(db_get(r, row, col0 + 2))
-                                            : json_null());
+        json_object_set_new(o, "email",
+                            db_get(r, row, col0 + 2) ? json_string(db_get(r, row, col0 + 2))
+                                                     : json_null());
     return o;
 }

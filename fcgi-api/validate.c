@@ -103,8 +103,8 @@ int v_email(struct http_req *req, const char *field, bool required, const char *
         return 0;
     at = strchr(*out, '@');
     dot = at ? strrchr(at, '.') : NULL;
-    if (at == NULL || at == *out || strchr(at + 1, '@') != NULL || dot == NULL ||
-        dot == at + 1 || dot[1] == '\0' || strpbrk(*out, " \t\r\n") != NULL) {
+    if (at == NULL || at == *out || strchr(at + 1, '@') != NULL || dot == NULL || dot == at + 1 ||
+        dot[1] == '\0' || strpbrk(*out, " \t\r\n") != NULL) {
         http_error(req, 422, "validation_error", "%s: not a valid e-mail address", field);
         return -1;
     }

@@ -21,18 +21,20 @@
 
 static const char catchup_sql[] =
     "SELECT m.id, m.seq, m.sender_id, CASE WHEN u.deleted_at IS NULL THEN u.username END,"
-    " m.content, " MSG_TS("m.created_at") ", m.client_message_id"
-    " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
+    " m.content, " MSG_TS(
+        "m.created_at") ", m.client_message_id"
+                        " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+                        " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
 
 /* The newest $3 unread, oldest first: offline delivery on connect. */
 static const char offline_sql[] =
     "SELECT * FROM (SELECT m.id, m.seq, m.sender_id,"
     " CASE WHEN u.deleted_at IS NULL THEN u.username END, m.content,"
     " " MSG_TS("m.created_at") " AS ts, m.client_message_id"
-    " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3) x"
-    " ORDER BY x.seq";
+                               " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+                               " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC "
+                               "LIMIT $3) x"
+                               " ORDER BY x.seq";
 
 static struct gw_sub **bucket(const char *conv_id)
 {
@@ -221,8 +223,7 @@ static void on_typing_users(void *reply, void *arg)
     for (struct gw_sub *s = *bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, t->conv_id) == 0 && s->conn->authorized)
             gw_conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
-                                            "conversation_id", t->conv_id, "typing_users",
-                                            users));
+                                            "conversation_id", t->conv_id, "typing_users", users));
     json_decref(users);
 out:
     free(t);
@@ -335,7 +336,7 @@ static void xread_issue(void)
 {
     int n = G.cfg.stream_shards, argc = 0;
     const char **argv = calloc((size_t)(6 + 2 * n), sizeof(*argv));
-    char (*keys)[EV_KEY_MAX] = calloc((size_t)n, sizeof(*keys));
+    char(*keys)[EV_KEY_MAX] = calloc((size_t)n, sizeof(*keys));
 
     if (argv == NULL || keys == NULL || G.xread_inflight)
         goto out;

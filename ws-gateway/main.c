@@ -94,7 +94,8 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("chat-gateway", G.cfg.log_level);
-    lws_set_log_level(getenv("GW_LWS_DEBUG") ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO) : LLL_ERR, NULL);
+    lws_set_log_level(
+        getenv("GW_LWS_DEBUG") ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO) : LLL_ERR, NULL);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&G.loop);
     uv_timer_init(&G.loop, &G.heartbeat);

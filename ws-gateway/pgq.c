@@ -218,8 +218,7 @@ int pgq_is_up(const struct pgq *q)
     return q->up;
 }
 
-int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb,
-             void *arg)
+int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb, void *arg)
 {
     struct pgq_job *j;
 

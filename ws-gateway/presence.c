@@ -56,8 +56,8 @@ void gw_presence_join(struct gw_conn *c)
 void gw_presence_leave(struct gw_conn *c)
 {
     char key[EV_KEY_MAX], now[24];
-    const char *argv[] = {"EVAL", leave_lua, "2", key, EV_ONLINE_KEY, G.cfg.gateway_id, now,
-                          c->user_id};
+    const char *argv[] = {"EVAL",        leave_lua,        "2", key,
+                          EV_ONLINE_KEY, G.cfg.gateway_id, now, c->user_id};
 
     if (local_sockets(c->user_id) > 0)
         return;

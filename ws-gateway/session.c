@@ -112,8 +112,7 @@ void gw_conn_send(struct gw_conn *c, json_t *msg)
     if (c->qlen >= G.cfg.ws_queue_max) {
         /* A client that does not read is closed rather than buffered forever. */
         free(text);
-        log_warn(NULL, "closing slow websocket of user %s (%d frames queued)", c->user_id,
-                 c->qlen);
+        log_warn(NULL, "closing slow websocket of user %s (%d frames queued)", c->user_id, c->qlen);
         gw_conn_close(c, 1008);
         return;
     }
@@ -187,8 +186,8 @@ static void on_auth(PGresult *r, void *arg)
     for (int i = 0; i < n; i++) {
         if (PQgetisnull(r, i, 1))
             continue;
-        gw_sub_add(c, PQgetvalue(r, i, 1),
-                   c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, 2)), true);
+        gw_sub_add(c, PQgetvalue(r, i, 1), c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, 2)),
+                   true);
     }
     for (int i = 0; i < c->nearly; i++) {
         client_event(c, c->early[i], strlen(c->early[i]));
@@ -281,9 +280,8 @@ static void on_sent(PGresult *r, void *arg)
                                      : PQgetvalue(r, 0, MSG_SEND_COL_CLIENT_ID),
         };
         bool fresh = PQgetvalue(r, 0, MSG_SEND_COL_FRESH)[0] == 't';
-        ack = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "ack", "conversation_id",
-                        s->conv_id, "id", m.id, "seq", (json_int_t)m.seq, "client_message_id",
-                        s->client_id);
+        ack = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "ack", "conversation_id", s->conv_id,
+                        "id", m.id, "seq", (json_int_t)m.seq, "client_message_id", s->client_id);
         gw_conn_send(c, ack);
         msg = msg_row_to_json(&m);
         if (msg != NULL && fresh)

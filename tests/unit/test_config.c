@@ -33,9 +33,8 @@ static int load(struct chat_config *cfg, const struct kv *pairs, char *err)
 
 static void test_defaults_match_the_seed(void **state)
 {
-    struct kv pairs[] = {{"DATABASE_URL", "postgresql://u@localhost/chat"},
-                         {"SECRET_KEY", SECRET32},
-                         {NULL, NULL}};
+    struct kv pairs[] = {
+        {"DATABASE_URL", "postgresql://u@localhost/chat"}, {"SECRET_KEY", SECRET32}, {NULL, NULL}};
     struct chat_config cfg;
     char err[256];
     (void)state;
@@ -242,8 +241,9 @@ static void test_env_file_read_and_environment_wins(void **state)
     struct chat_config cfg;
     char err[256];
     (void)state;
-    fprintf(f, "# comment\n\nDATABASE_URL=postgresql://u@h/d\nSECRET_KEY=\"%s\"\n"
-               "export APP_NAME='From File'\nLOG_LEVEL=DEBUG\n",
+    fprintf(f,
+            "# comment\n\nDATABASE_URL=postgresql://u@h/d\nSECRET_KEY=\"%s\"\n"
+            "export APP_NAME='From File'\nLOG_LEVEL=DEBUG\n",
             SECRET32);
     fclose(f);
     unsetenv("DATABASE_URL");

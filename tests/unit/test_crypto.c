@@ -60,9 +60,13 @@ static void test_uuid_parse_format_round_trip(void **state)
 
 static void test_uuid_rejects_bad_forms(void **state)
 {
-    const char *bad[] = {"", "01a21080-3ac6-77e9-87ce-663e805c7b2", "01a21080-3ac6-77e9-87ce-663e805c7b277",
-                         "01a210803ac677e987ce663e805c7b27abcd", "01a21080_3ac6-77e9-87ce-663e805c7b27",
-                         "01a21080-3ac6-77e9-87ce-663e805c7bzz", "{1a21080-3ac6-77e9-87ce-663e805c7b2}"};
+    const char *bad[] = {"",
+                         "01a21080-3ac6-77e9-87ce-663e805c7b2",
+                         "01a21080-3ac6-77e9-87ce-663e805c7b277",
+                         "01a210803ac677e987ce663e805c7b27abcd",
+                         "01a21080_3ac6-77e9-87ce-663e805c7b27",
+                         "01a21080-3ac6-77e9-87ce-663e805c7bzz",
+                         "{1a21080-3ac6-77e9-87ce-663e805c7b2}"};
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(uuid_is_valid(bad[i]));
