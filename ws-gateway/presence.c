@@ -13,16 +13,62 @@
 #include "gw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PRESENCE_TTL_MS 15000
 #define PRESENCE_BEAT_MS 5000
 
-static const char leave_lua[] =
-    "redis.call('ZREM', KEYS[1], ARGV[1])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])\n"
-    "if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end\n"
-    "return 0\n";
+/* Returns 1 when the user is now offline everywhere. */
+static const char leave_lua[] = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+                                "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])\n"
+                                "if redis.call('ZCARD', KEYS[1]) == 0 then\n"
+                                "  redis.call('ZREM', KEYS[2], ARGV[3])\n"
+                                "  return 1\n"
+                                "end\n"
+                                "return 0\n";
+
+/* Tell the members of every conversation of c that its user came or went. */
+static void announce(const char *user_id, char (*convs)[UUID_STR_LEN], int n, bool online)
+{
+    for (int i = 0; i < n; i++)
+        gw_publish(convs[i],
+                   json_pack("{s:s, s:s, s:s, s:b}", "type", "presence", "conversation_id",
+                             convs[i], "user_id", user_id, "online", online),
+                   NULL, 0);
+}
+
+/* The conversation ids of c's subscriptions (malloc'ed), count in *n. */
+static char (*sub_ids(struct gw_conn *c, int *n))[UUID_STR_LEN]
+{
+    char(*ids)[UUID_STR_LEN];
+    int k = 0;
+    *n = 0;
+    for (struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        k++;
+    ids = calloc((size_t)(k ? k : 1), sizeof(*ids));
+    if (ids == NULL)
+        return NULL;
+    for (struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        memcpy(ids[(*n)++], s->conv_id, UUID_STR_LEN);
+    return ids;
+}
+
+struct leave_ctx {
+    char user_id[UUID_STR_LEN];
+    char (*convs)[UUID_STR_LEN];
+    int n;
+};
+
+static void on_left(void *reply, void *arg)
+{
+    struct leave_ctx *x = arg;
+    redisReply *r = reply;
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        announce(x->user_id, x->convs, x->n, false);
+    free(x->convs);
+    free(x);
+}
 
 static int local_sockets(const char *user_id)
 {
@@ -50,7 +96,16 @@ static void vouch(const char *user_id)
 
 void gw_presence_join(struct gw_conn *c)
 {
+    int n;
+    char(*ids)[UUID_STR_LEN];
+
     vouch(c->user_id);
+    if (local_sockets(c->user_id) > 1)
+        return; /* this gateway already announced the user */
+    ids = sub_ids(c, &n);
+    if (ids != NULL)
+        announce(c->user_id, ids, n, true);
+    free(ids);
 }
 
 void gw_presence_leave(struct gw_conn *c)
@@ -59,11 +114,18 @@ void gw_presence_leave(struct gw_conn *c)
     const char *argv[] = {"EVAL",        leave_lua,        "2", key,
                           EV_ONLINE_KEY, G.cfg.gateway_id, now, c->user_id};
 
-    if (local_sockets(c->user_id) > 0)
+    struct leave_ctx *x;
+
+    if (local_sockets(c->user_id) > 0 || (x = calloc(1, sizeof(*x))) == NULL)
         return;
+    snprintf(x->user_id, sizeof(x->user_id), "%s", c->user_id);
+    x->convs = sub_ids(c, &x->n);
     ev_presence_key(c->user_id, key);
     snprintf(now, sizeof(now), "%lld", (long long)ev_epoch_ms());
-    rlink_cmd(G.cmd, NULL, NULL, 8, argv, NULL);
+    if (rlink_cmd(G.cmd, on_left, x, 8, argv, NULL) != 0) {
+        free(x->convs);
+        free(x);
+    }
 }
 
 void gw_presence_heartbeat(uv_timer_t *t)

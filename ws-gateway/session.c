@@ -182,13 +182,13 @@ static void on_auth(PGresult *r, void *arg)
         goto out;
     }
     c->authorized = true;
-    gw_presence_join(c);
     for (int i = 0; i < n; i++) {
         if (PQgetisnull(r, i, 1))
             continue;
         gw_sub_add(c, PQgetvalue(r, i, 1), c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, 2)),
                    true);
     }
+    gw_presence_join(c); /* announces to the conversations just subscribed */
     for (int i = 0; i < c->nearly; i++) {
         client_event(c, c->early[i], strlen(c->early[i]));
         free(c->early[i]);
@@ -531,9 +531,9 @@ static void on_closed(struct gw_conn *c)
         c->next->prev = c->prev;
     G.nconns--;
     c->wsi = NULL;
-    gw_subs_drop(c);
     if (c->authorized)
-        gw_presence_leave(c);
+        gw_presence_leave(c); /* needs the subscriptions: before dropping them */
+    gw_subs_drop(c);
     c->authorized = false;
     gw_conn_unref(c);
 }

@@ -327,3 +327,18 @@ test('a read event over the socket moves the watermark and reaches the other mem
   await cb.next(e => e.type === 'error' && e.code === 'validation_error');
   await Promise.all([ca.close(), cb.close()]);
 });
+
+test('members get presence frames when a member comes online and goes offline', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(WS, cid, a.token));
+  await ca.opened;
+  await new Promise(r => setTimeout(r, 300));
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  const on = await ca.next(e => e.type === 'presence' && e.user_id === b.id && e.online === true);
+  assert.equal(on.conversation_id, cid);
+  await cb.close();
+  await ca.next(e => e.type === 'presence' && e.user_id === b.id && e.online === false);
+  await ca.close();
+});
