@@ -162,8 +162,8 @@ void route_conv_group(struct http_req *req)
 {
     const char *name, *type, *params[4];
     json_t *ids = json_object_get(req->json, "participant_ids"), *v;
-    char id[UUID_STR_LEN], *arr = NULL;
-    size_t i, n, used = 0;
+    char id[UUID_STR_LEN], *arr;
+    size_t i;
     enum db_err err;
     PGresult *r;
 
@@ -173,30 +173,8 @@ void route_conv_group(struct http_req *req)
         http_error(req, 422, "validation_error", "type: must be \"group\"");
         return;
     }
-    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > 100) {
-        http_error(req, 422, "validation_error",
-                   "participant_ids: must be an array of 1 to 100 user ids");
+    if (v_uuid_array(req, "participant_ids", 1, 100, &arr) != 0)
         return;
-    }
-    n = json_array_size(ids);
-    arr = malloc(n * (UUID_STR_LEN + 1) + 3);
-    if (arr == NULL) {
-        http_error(req, 503, "unavailable", "out of memory");
-        return;
-    }
-    arr[used++] = '{';
-    json_array_foreach(ids, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (s == NULL || !uuid_is_valid(s)) {
-            free(arr);
-            http_error(req, 422, "validation_error", "participant_ids[%zu]: must be a UUID", i);
-            return;
-        }
-        used += (size_t)sprintf(arr + used, "%s%s", i ? "," : "", s);
-    }
-    arr[used++] = '}';
-    arr[used] = '\0';
     uuid_v7_string(id);
     params[0] = id;
     params[1] = name;

@@ -146,41 +146,6 @@ static bool is_manager(const char *role)
     return strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0;
 }
 
-/* '{a,b}' array literal of validated UUIDs from a JSON array field. */
-static int uuid_array(struct http_req *req, const char *field, char **out)
-{
-    json_t *ids = json_object_get(req->json, field), *v;
-    size_t i, used = 0;
-    char *arr;
-
-    *out = NULL;
-    if (ids != NULL && !json_is_null(ids) && (!json_is_array(ids) || json_array_size(ids) > 1000)) {
-        http_error(req, 422, "validation_error", "%s: must be an array of at most 1000 user ids",
-                   field);
-        return -1;
-    }
-    arr = malloc(json_array_size(ids) * (UUID_STR_LEN + 1) + 3);
-    if (arr == NULL) {
-        http_error(req, 503, "unavailable", "out of memory");
-        return -1;
-    }
-    arr[used++] = '{';
-    json_array_foreach(ids, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (s == NULL || !uuid_is_valid(s)) {
-            free(arr);
-            http_error(req, 422, "validation_error", "%s[%zu]: must be a UUID", field, i);
-            return -1;
-        }
-        used += (size_t)sprintf(arr + used, "%s%s", i ? "," : "", s);
-    }
-    arr[used++] = '}';
-    arr[used] = '\0';
-    *out = arr;
-    return 0;
-}
-
 void route_room_create(struct http_req *req)
 {
     const char *name, *desc, *params[5];
@@ -189,7 +154,8 @@ void route_room_create(struct http_req *req)
     PGresult *r;
 
     if (v_string(req, "name", 1, 100, true, &name) ||
-        v_string(req, "description", 0, 1000, false, &desc) || uuid_array(req, "member_ids", &arr))
+        v_string(req, "description", 0, 1000, false, &desc) ||
+        v_uuid_array(req, "member_ids", 0, 1000, &arr))
         return;
     uuid_v7_string(id);
     params[0] = id;

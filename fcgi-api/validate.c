@@ -3,6 +3,8 @@
 #include "uuid.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t v_utf8_len(const char *s)
@@ -118,5 +120,42 @@ int v_path_uuid(struct http_req *req, int i, const char **out)
         return -1;
     }
     *out = req->params[i];
+    return 0;
+}
+
+int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max, char **out)
+{
+    json_t *ids = json_object_get(req->json, field), *v;
+    size_t i, used = 0;
+    char *arr;
+
+    *out = NULL;
+    if (ids == NULL || json_is_null(ids))
+        ids = NULL;
+    if ((ids == NULL && min > 0) || (ids != NULL && !json_is_array(ids)) ||
+        json_array_size(ids) < min || json_array_size(ids) > max) {
+        http_error(req, 422, "validation_error", "%s: must be an array of %zu to %zu user ids",
+                   field, min, max);
+        return -1;
+    }
+    arr = malloc(json_array_size(ids) * (UUID_STR_LEN + 1) + 3);
+    if (arr == NULL) {
+        http_error(req, 503, "unavailable", "out of memory");
+        return -1;
+    }
+    arr[used++] = '{';
+    json_array_foreach(ids, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s == NULL || !uuid_is_valid(s)) {
+            free(arr);
+            http_error(req, 422, "validation_error", "%s[%zu]: must be a UUID", field, i);
+            return -1;
+        }
+        used += (size_t)sprintf(arr + used, "%s%s", i ? "," : "", s);
+    }
+    arr[used++] = '}';
+    arr[used] = '\0';
+    *out = arr;
     return 0;
 }

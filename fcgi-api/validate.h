@@ -31,6 +31,12 @@ int v_email(struct http_req *req, const char *field, bool required, const char *
 /* Path parameter i as a UUID, else 404 (ids that cannot exist are not found). */
 int v_path_uuid(struct http_req *req, int i, const char **out);
 
+/*
+ * Array field of min..max UUIDs, as a PostgreSQL array literal "{a,b}"
+ * (malloc'ed, caller frees; "{}" when absent and min is 0).
+ */
+int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max, char **out);
+
 /* Count UTF-8 code points. */
 size_t v_utf8_len(const char *s);
 
