@@ -128,18 +128,27 @@ void gw_presence_leave(struct gw_conn *c)
     }
 }
 
+static int cmp_ids(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Vouch once for every user with a live socket here (sorted, so O(n log n)). */
 void gw_presence_heartbeat(uv_timer_t *t)
 {
+    const char **ids;
+    int n = 0;
+
     (void)t;
-    for (struct gw_conn *c = G.conns; c != NULL; c = c->next) {
-        bool first = true;
-        if (!c->authorized || c->wsi == NULL)
-            continue;
-        /* one vouch per user even with several sockets */
-        for (struct gw_conn *p = G.conns; p != c; p = p->next)
-            if (p->authorized && p->wsi != NULL && strcmp(p->user_id, c->user_id) == 0)
-                first = false;
-        if (first)
-            vouch(c->user_id);
-    }
+    ids = malloc((size_t)(G.nconns > 0 ? G.nconns : 1) * sizeof(*ids));
+    if (ids == NULL)
+        return;
+    for (struct gw_conn *c = G.conns; c != NULL; c = c->next)
+        if (c->authorized && c->wsi != NULL && n < G.nconns)
+            ids[n++] = c->user_id;
+    qsort(ids, (size_t)n, sizeof(*ids), cmp_ids);
+    for (int i = 0; i < n; i++)
+        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
+            vouch(ids[i]);
+    free(ids);
 }

@@ -342,3 +342,21 @@ test('members get presence frames when a member comes online and goes offline', 
   await ca.next(e => e.type === 'presence' && e.user_id === b.id && e.online === false);
   await ca.close();
 });
+
+test('heartbeats keep a connected user online past the 15 s expiry', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const online = async () => (await api('GET', '/conversations/online', null, a.token)).json.online_user_ids;
+  const cb = client(convUrl(WS, cid, b.token));
+  const cb2 = client(convUrl(WS, cid, b.token)); // a second tab counts once
+  await Promise.all([cb.opened, cb2.opened]);
+  await new Promise(r => setTimeout(r, 16500));
+  const ids = await online();
+  assert.equal(ids.filter(id => id === b.id).length, 1);
+  await cb.close();
+  await new Promise(r => setTimeout(r, 300));
+  assert.ok((await online()).includes(b.id), 'still online through the other tab');
+  await cb2.close();
+  await new Promise(r => setTimeout(r, 300));
+  assert.ok(!(await online()).includes(b.id));
+});
