@@ -162,6 +162,25 @@ json_t *conv_fetch(struct http_req *req, const char *cid)
     return o;
 }
 
+void conv_reply_list(struct http_req *req, struct db_stmt *st, const char *key,
+                     json_t *(*row)(const PGresult *r, int i))
+{
+    const char *params[1] = {req->user_id};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, st, 1, params, &err);
+    json_t *list;
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    list = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(list, row(r, i));
+    PQclear(r);
+    http_reply(req, 200, json_pack("{s:o}", key, list));
+}
+
 void conv_reply(struct http_req *req, const char *cid, int status)
 {
     json_t *o = conv_fetch(req, cid);

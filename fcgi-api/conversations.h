@@ -25,6 +25,13 @@ json_t *conv_fetch(struct http_req *req, const char *cid);
 json_t *conv_from_row(const PGresult *r, int i);
 extern struct db_stmt conv_list_stmt;
 
+/*
+ * Run st with the caller's id as its only parameter and answer 200
+ * {key: [row(r, i) for each row]} (lists of conversations, of rooms).
+ */
+void conv_reply_list(struct http_req *req, struct db_stmt *st, const char *key,
+                     json_t *(*row)(const PGresult *r, int i));
+
 /* Answer with conv_fetch(cid) and the given status. */
 void conv_reply(struct http_req *req, const char *cid, int status);
 

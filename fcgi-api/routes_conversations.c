@@ -62,20 +62,7 @@ static struct db_stmt group_stmt = {
 
 void route_conv_list(struct http_req *req)
 {
-    const char *params[1] = {req->user_id};
-    enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &conv_list_stmt, 1, params, &err);
-    json_t *list;
-
-    if (r == NULL) {
-        http_db_error(req, err);
-        return;
-    }
-    list = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, conv_from_row(r, i));
-    PQclear(r);
-    http_reply(req, 200, json_pack("{s:o}", "conversations", list));
+    conv_reply_list(req, &conv_list_stmt, "conversations", conv_from_row);
 }
 
 void route_conv_online(struct http_req *req)

@@ -181,20 +181,7 @@ void route_room_create(struct http_req *req)
 
 void route_room_list(struct http_req *req)
 {
-    const char *params[1] = {req->user_id};
-    enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &room_list_stmt, 1, params, &err);
-    json_t *list;
-
-    if (r == NULL) {
-        http_db_error(req, err);
-        return;
-    }
-    list = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(list, room_from_row(r, i));
-    PQclear(r);
-    http_reply(req, 200, json_pack("{s:o}", "rooms", list));
+    conv_reply_list(req, &room_list_stmt, "rooms", room_from_row);
 }
 
 void route_room_get(struct http_req *req)
