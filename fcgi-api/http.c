@@ -370,6 +370,12 @@ void http_error(struct http_req *req, int status, const char *code, const char *
     http_reply(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
+void http_rate_limited(struct http_req *req, int retry_after, const char *what)
+{
+    http_header(req, "Retry-After: %d", retry_after);
+    http_error(req, 429, "rate_limited", "too many %s, retry in %d seconds", what, retry_after);
+}
+
 void http_db_error(struct http_req *req, enum db_err err)
 {
     switch (err) {

@@ -108,6 +108,9 @@ void http_reply_raw(struct http_req *req, int status, const char *content_type, 
 void http_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Answer 429 with Retry-After: "too many <what>, retry in N seconds". */
+void http_rate_limited(struct http_req *req, int retry_after, const char *what);
+
 /* Map a database error to its response (503 when down, 409, 422, ...). */
 void http_db_error(struct http_req *req, enum db_err err);
 

@@ -317,9 +317,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
     }
     rl_hit(&req->w->rds, "msg", req->user_id, req->cfg->rl_messages_per_minute, 0, &rl);
     if (!rl.allowed) {
-        http_header(req, "Retry-After: %d", rl.retry_after);
-        http_error(req, 429, "rate_limited", "too many messages, retry in %d seconds",
-                   rl.retry_after);
+        http_rate_limited(req, rl.retry_after, "messages");
         return;
     }
     uuid_v7_string(id);

@@ -165,8 +165,7 @@ static int rate_limit(struct http_req *req)
     http_header(req, "X-RateLimit-Reset: %d", rl.reset);
     if (rl.allowed)
         return 0;
-    http_header(req, "Retry-After: %d", rl.retry_after);
-    http_error(req, 429, "rate_limited", "too many requests, retry in %d seconds", rl.retry_after);
+    http_rate_limited(req, rl.retry_after, "requests");
     return -1;
 }
 

@@ -67,8 +67,7 @@ static int auth_limit(struct http_req *req, const char *scope, const char *id)
     rl_hit(&req->w->rds, scope, id, req->cfg->rl_auth_per_minute, 0, &rl);
     if (rl.allowed)
         return 0;
-    http_header(req, "Retry-After: %d", rl.retry_after);
-    http_error(req, 429, "rate_limited", "too many attempts, retry in %d seconds", rl.retry_after);
+    http_rate_limited(req, rl.retry_after, "attempts");
     return -1;
 }
 
