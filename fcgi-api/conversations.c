@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static struct db_stmt member_stmt = {
     .name = "conv_member",
@@ -195,4 +196,18 @@ void conv_publish_member(struct http_req *req, const char *cid, const char *user
     if (ev != NULL)
         ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
     json_decref(ev);
+}
+
+void conv_publish_created(struct http_req *req, const char *cid, const char *field)
+{
+    json_t *ids = json_object_get(req->json, field), *v;
+    size_t i;
+
+    conv_publish_member(req, cid, req->user_id, "added");
+    json_array_foreach(ids, i, v)
+    {
+        const char *uid = json_string_value(v);
+        if (uid != NULL && strcasecmp(uid, req->user_id) != 0)
+            conv_publish_member(req, cid, uid, "added");
+    }
 }

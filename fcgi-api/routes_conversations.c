@@ -148,9 +148,7 @@ void route_conv_direct(struct http_req *req)
 void route_conv_group(struct http_req *req)
 {
     const char *name, *type, *params[4];
-    json_t *ids = json_object_get(req->json, "participant_ids"), *v;
     char id[UUID_STR_LEN], *arr;
-    size_t i;
     enum db_err err;
     PGresult *r;
 
@@ -179,8 +177,7 @@ void route_conv_group(struct http_req *req)
         return;
     }
     PQclear(r);
-    json_array_foreach(ids, i, v) conv_publish_member(req, id, json_string_value(v), "added");
-    conv_publish_member(req, id, req->user_id, "added");
+    conv_publish_created(req, id, "participant_ids");
     conv_reply(req, id, 201);
 }
 

@@ -175,7 +175,7 @@ void route_room_create(struct http_req *req)
         return;
     }
     PQclear(r);
-    conv_publish_member(req, id, req->user_id, "added");
+    conv_publish_created(req, id, "member_ids");
     room_reply(req, id, 201);
 }
 

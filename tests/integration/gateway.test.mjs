@@ -360,3 +360,15 @@ test('heartbeats keep a connected user online past the 15 s expiry', async () =>
   await new Promise(r => setTimeout(r, 300));
   assert.ok(!(await online()).includes(b.id));
 });
+
+test('a room created with me as a member reaches my all-conversations socket', async () => {
+  const a = await user(); const b = await user();
+  const all = client(`${WS}/api/v1/ws?token=${b.token}`);
+  await all.opened;
+  await new Promise(r => setTimeout(r, 300));
+  const room = (await api('POST', '/chat/rooms', { name: 'lobby', member_ids: [b.id] }, a.token)).json;
+  await new Promise(r => setTimeout(r, 300));
+  await api('POST', '/chat/messages', { room_id: room.id, content: 'welcome' }, a.token);
+  assert.equal((await all.next(isMsg('welcome'))).conversation_id, room.id);
+  await all.close();
+});
