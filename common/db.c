@@ -2,6 +2,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,13 +50,20 @@ int db_ensure(struct db_conn *c)
     int64_t now = now_ms();
 
     /*
-     * An idle connection whose server restarted still says CONNECTION_OK;
-     * reading what is pending (libpq never blocks here) reveals the EOF, so
-     * the first request after a restart reconnects instead of failing.
+     * An idle connection whose server restarted still says CONNECTION_OK.
+     * An idle session is never sent anything by the server but its
+     * termination notice, so a readable socket means: reconnect now rather
+     * than fail the request that would have used it.
      */
-    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && PQconsumeInput(c->pg) == 1 &&
-        PQstatus(c->pg) == CONNECTION_OK)
-        return 0;
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+        if (poll(&pfd, 1, 0) == 0)
+            return 0;
+    }
+    if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        return 0; /* inside a transaction: the caller's statement will tell */
     db_drop(c);
     if (now < c->retry_after)
         return -1;
