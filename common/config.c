@@ -390,13 +390,22 @@ static int read_log_level(struct reader *r, struct chat_config *cfg)
 
 static int read_sizes(struct reader *r, struct chat_config *cfg)
 {
-    int body_kib, frame_kib;
+    int body_kib, frame_kib, sndbuf_kib;
     if (read_int(r, "MAX_BODY_KIB", 64, 1, 16384, &body_kib) ||
         read_int(r, "MAX_MESSAGE_CHARS", 4000, 1, 100000, &cfg->max_message_chars) ||
         read_int(r, "WS_MAX_FRAME_KIB", 64, 1, 16384, &frame_kib) ||
         read_int(r, "OFFLINE_MESSAGES_MAX", 200, 0, 10000, &cfg->offline_max) ||
-        read_int(r, "WS_QUEUE_MAX", 256, 8, 65536, &cfg->ws_queue_max))
+        read_int(r, "WS_QUEUE_MAX", 256, 8, 65536, &cfg->ws_queue_max) ||
+        read_int(r, "WS_PING_SECS", 30, 1, 3600, &cfg->ws_ping_secs) ||
+        read_int(r, "WS_IDLE_TIMEOUT_SECS", 75, 2, 7200, &cfg->ws_idle_secs) ||
+        read_int(r, "WS_SNDBUF_KIB", 0, 0, 65536, &sndbuf_kib))
         return -1;
+    cfg->ws_sndbuf = sndbuf_kib * 1024;
+    if (cfg->ws_idle_secs <= cfg->ws_ping_secs) {
+        snprintf(r->err, r->errlen, "WS_IDLE_TIMEOUT_SECS: must be greater than WS_PING_SECS (%d)",
+                 cfg->ws_ping_secs);
+        return -1;
+    }
     cfg->max_body_bytes = (size_t)body_kib * 1024;
     cfg->ws_max_frame = (size_t)frame_kib * 1024;
     return 0;

@@ -54,6 +54,9 @@ struct chat_config {
     size_t ws_max_frame;   /* WebSocket frame limit */
     int offline_max;       /* offline messages delivered on connect */
     int ws_queue_max;      /* outgoing frames queued per connection */
+    int ws_ping_secs;      /* quiet time before the gateway pings */
+    int ws_idle_secs;      /* quiet time (no pong, no frame) before hang-up */
+    int ws_sndbuf;         /* SO_SNDBUF of each WebSocket in bytes, 0 = kernel autotuning */
 
     /* chat-api */
     char *fcgi_socket;

@@ -102,6 +102,11 @@ write_env() {
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=1000"
             echo "RATE_LIMIT_AUTH_PER_MINUTE=3"
             echo "RATE_LIMIT_MESSAGE_PER_MINUTE=3"
+            # short queue and liveness times for the slow-reader and idle tests
+            echo "WS_QUEUE_MAX=8"
+            echo "WS_SNDBUF_KIB=16"
+            echo "WS_PING_SECS=1"
+            echo "WS_IDLE_TIMEOUT_SECS=6"
         } > "$STRICT_ENV_FILE"
     fi
 }

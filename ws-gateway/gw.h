@@ -47,6 +47,7 @@ struct gw_conn {
     struct gw_sub *subs;
     struct gw_frame *qhead, *qtail;
     int qlen;
+    uint64_t progress_ms; /* loop time of the last frame out (or of queueing into an empty queue) */
     int close_code;
     char *rx;
     size_t rx_len;

@@ -55,8 +55,17 @@ static void on_signal(uv_signal_t *s, int sig)
 
 static int start_lws(void)
 {
+    /*
+     * Application-level liveness: a quiet socket is pinged, and one that
+     * stays silent (no pong, no frame) is dropped, so half-open connections
+     * behind NATs and proxies do not hold presence and memory for hours.
+     */
+    static lws_retry_bo_t idle;
     struct lws_context_creation_info info;
     void *loops[1] = {&G.loop};
+
+    idle.secs_since_valid_ping = (uint16_t)G.cfg.ws_ping_secs;
+    idle.secs_since_valid_hangup = (uint16_t)G.cfg.ws_idle_secs;
 
     memset(&info, 0, sizeof(info));
     info.port = G.cfg.ws_port;
@@ -69,6 +78,7 @@ static int start_lws(void)
     info.ka_interval = 10;
     info.timeout_secs = 20;
     info.max_http_header_data = 8192; /* tokens in the query string are long */
+    info.retry_and_idle_policy = &idle;
     G.lws = lws_create_context(&info);
     return G.lws ? 0 : -1;
 }

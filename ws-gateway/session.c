@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define WS_PREFIX "/api/v1/ws"
@@ -53,6 +54,28 @@ static int urlarg(struct lws *wsi, const char *name, char *buf, int len)
     return 0;
 }
 
+/*
+ * The access token of the handshake: ?token= (the seed's form) or an
+ * "Authorization: Bearer" header. Browsers cannot set headers; they offer
+ * the token in Sec-WebSocket-Protocol ("chat, <token>"), which our nginx
+ * configuration turns into that header, because lws 4.1 drops any handshake
+ * whose protocol list exceeds 127 bytes. Returns -1 when there is none; then
+ * the first frame must be {"type":"auth"}.
+ */
+static int handshake_token(struct lws *wsi, char *buf, int len)
+{
+    char auth[2112];
+    int n;
+
+    if (urlarg(wsi, "token=", buf, len) == 0)
+        return 0;
+    n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 7 || n - 7 >= len || strncasecmp(auth, "Bearer ", 7) != 0)
+        return -1;
+    memcpy(buf, auth + 7, (size_t)(n - 7) + 1);
+    return 0;
+}
+
 /* Refuse the upgrade with an HTTP status (nginx passes it on as is). */
 static int refuse(struct lws *wsi, unsigned int status, const char *why)
 {
@@ -74,25 +97,45 @@ static int filter(struct lws *wsi)
     if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
         !cfg_origin_allowed(&G.cfg, origin))
         return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
-    if (urlarg(wsi, "token=", tok, sizeof(tok)) == 0 &&
+    if (handshake_token(wsi, tok, sizeof(tok)) == 0 &&
         token_verify(&G.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK)
         return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid or expired token");
     return 0;
+}
+
+static void queue_drop(struct gw_conn *c)
+{
+    while (c->qhead != NULL) {
+        struct gw_frame *f = c->qhead;
+        c->qhead = f->next;
+        free(f);
+    }
+    c->qtail = NULL;
+    c->qlen = 0;
 }
 
 void gw_conn_unref(struct gw_conn *c)
 {
     if (--c->refs > 0)
         return;
-    while (c->qhead != NULL) {
-        struct gw_frame *f = c->qhead;
-        c->qhead = f->next;
-        free(f);
-    }
+    queue_drop(c);
     for (int i = 0; i < c->nearly; i++)
         free(c->early[i]);
     free(c->rx);
     free(c);
+}
+
+/*
+ * A burst (one XREAD, an offline batch) can queue many frames at once for a
+ * healthy client, and frames leave one per writable callback. So a full
+ * queue closes the socket only when nothing has left it for a second, and
+ * four times the limit closes it in any case (memory stays bounded).
+ */
+static bool queue_stalled(const struct gw_conn *c)
+{
+    if (c->qlen < G.cfg.ws_queue_max)
+        return false;
+    return c->qlen >= 4 * G.cfg.ws_queue_max || uv_now(&G.loop) - c->progress_ms >= 1000;
 }
 
 void gw_conn_send(struct gw_conn *c, json_t *msg)
@@ -109,10 +152,17 @@ void gw_conn_send(struct gw_conn *c, json_t *msg)
         free(text);
         return;
     }
-    if (c->qlen >= G.cfg.ws_queue_max) {
-        /* A client that does not read is closed rather than buffered forever. */
+    if (c->qlen == 0)
+        c->progress_ms = uv_now(&G.loop);
+    else if (queue_stalled(c)) {
+        /*
+         * A client that does not read is closed rather than buffered
+         * forever. What it has not taken is dropped so that the close frame
+         * is next in line; it catches up by since_seq when it reconnects.
+         */
         free(text);
         log_warn(NULL, "closing slow websocket of user %s (%d frames queued)", c->user_id, c->qlen);
+        queue_drop(c);
         gw_conn_close(c, 1008);
         return;
     }
@@ -141,6 +191,8 @@ void gw_conn_close(struct gw_conn *c, int code)
         return;
     c->close_code = code;
     lws_callback_on_writable(c->wsi);
+    /* A peer that never lets the close frame out is cut off. */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
 void gw_close_all(int code)
@@ -506,6 +558,11 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
         G.conns->prev = c;
     G.conns = c;
     G.nconns++;
+    if (G.cfg.ws_sndbuf > 0) {
+        /* Fixed kernel buffer: bounds what a stalled client pins (no autotuning). */
+        int fd = (int)lws_get_socket_fd(wsi);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &G.cfg.ws_sndbuf, sizeof(G.cfg.ws_sndbuf));
+    }
     lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
     parse_path(uri, c->conv_id);
     if (urlarg(wsi, "since_seq=", since, sizeof(since)) == 0) {
@@ -513,7 +570,7 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
         c->since_seq = strtoll(since, &end, 10);
         c->has_since = *end == '\0' && c->since_seq >= 0;
     }
-    if (urlarg(wsi, "token=", tok, sizeof(tok)) == 0)
+    if (handshake_token(wsi, tok, sizeof(tok)) == 0)
         authorize(c, tok);
     /* else: the first frame must be {"type":"auth","token":...} */
     return 0;
@@ -564,6 +621,7 @@ static int on_writeable(struct lws *wsi, struct gw_conn *c)
     if (c->qhead == NULL)
         c->qtail = NULL;
     c->qlen--;
+    c->progress_ms = uv_now(&G.loop);
     free(f);
     if (c->qhead != NULL || c->close_code != 0)
         lws_callback_on_writable(wsi);
