@@ -335,6 +335,9 @@ void http_reply_raw(struct http_req *req, int status, const char *content_type, 
     cors_headers(req);
     if (strstr(req->headers, "Cache-Control:") == NULL)
         http_header(req, "Cache-Control: no-store");
+    /* A length lets nginx pass the body on as is instead of chunking it. */
+    if (status != 204 && status != 304)
+        http_header(req, "Content-Length: %zu", body != NULL ? len : 0);
     FCGX_FPrintF(req->fcgi->out,
                  "Status: %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n"
                  "X-Content-Type-Options: nosniff\r\n%s\r\n",
