@@ -16,11 +16,11 @@
 #define BENCH_MAX_THREADS 16
 
 struct opts {
-    const char *base_url, *ws_url, *scenario;
+    const char *base_url, *ws_url, *scenario, *path;
     int connections, duration, users, conversations, group_size, threads, history;
     double rate;
     long gateway_pid;
-    bool json, quick;
+    bool json;
 };
 
 struct user {

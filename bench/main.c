@@ -219,6 +219,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: chat-bench --scenario NAME [options]\n"
             "  scenarios: rest-send rest-history rest-mixed ws-fanout ws-ingest ws-idle login\n"
+            "             http-get (GET --path, default /health: a web tier's own limit)\n"
             "  --base-url URL      REST server (default http://127.0.0.1:8000)\n"
             "  --ws-url URL        WebSocket server (default ws://127.0.0.1:8000)\n"
             "  --connections N     HTTP connections / WebSocket clients (default 64)\n"
@@ -230,32 +231,32 @@ static void usage(void)
             "  --history M         messages per conversation before rest-history (default 120)\n"
             "  --threads T         generator threads, one loop each (default 2)\n"
             "  --gateway-pid PID   ws-idle: gateway whose RSS is read\n"
+            "  --path P            http-get: the path to request\n"
             "  --json              one JSON object per result\n");
 }
 
 static int parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"base-url", 1, 0, 'b'},      {"ws-url", 1, 0, 'w'},      {"scenario", 1, 0, 's'},
-        {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},    {"users", 1, 0, 'u'},
-        {"conversations", 1, 0, 'C'}, {"group-size", 1, 0, 'g'},  {"rate", 1, 0, 'r'},
-        {"threads", 1, 0, 't'},       {"gateway-pid", 1, 0, 'p'}, {"history", 1, 0, 'H'},
-        {"json", 0, 0, 'j'},          {"help", 0, 0, 'h'},        {0, 0, 0, 0}};
+        {"base-url", 1, 0, 'b'},      {"ws-url", 1, 0, 'w'},
+        {"scenario", 1, 0, 's'},      {"connections", 1, 0, 'c'},
+        {"duration", 1, 0, 'd'},      {"users", 1, 0, 'u'},
+        {"conversations", 1, 0, 'C'}, {"group-size", 1, 0, 'g'},
+        {"rate", 1, 0, 'r'},          {"threads", 1, 0, 't'},
+        {"gateway-pid", 1, 0, 'p'},   {"history", 1, 0, 'H'},
+        {"path", 1, 0, 'P'},          {"json", 0, 0, 'j'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     int ch;
-    B.o = (struct opts){"http://127.0.0.1:8000",
-                        "ws://127.0.0.1:8000",
-                        NULL,
-                        64,
-                        10,
-                        50,
-                        10,
-                        50,
-                        2,
-                        120,
-                        0,
-                        0,
-                        false,
-                        false};
+    B.o = (struct opts){.base_url = "http://127.0.0.1:8000",
+                        .ws_url = "ws://127.0.0.1:8000",
+                        .path = "/health",
+                        .connections = 64,
+                        .duration = 10,
+                        .users = 50,
+                        .conversations = 10,
+                        .group_size = 50,
+                        .threads = 2,
+                        .history = 120};
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
@@ -293,6 +294,9 @@ static int parse_args(int argc, char **argv)
             break;
         case 'H':
             B.o.history = atoi(optarg);
+            break;
+        case 'P':
+            B.o.path = optarg;
             break;
         case 'j':
             B.o.json = true;
@@ -335,8 +339,10 @@ int main(int argc, char **argv)
         return 2;
     raise_nofile();
     s = B.o.scenario;
-    if (strcmp(s, "rest-send") == 0 || strcmp(s, "rest-history") == 0 ||
-        strcmp(s, "rest-mixed") == 0 || strcmp(s, "login") == 0)
+    if (strcmp(s, "http-get") == 0)
+        rc = run_rest("http-get");
+    else if (strcmp(s, "rest-send") == 0 || strcmp(s, "rest-history") == 0 ||
+             strcmp(s, "rest-mixed") == 0 || strcmp(s, "login") == 0)
         rc = scenario_rest();
     else if (strcmp(s, "ws-fanout") == 0 || strcmp(s, "ws-ingest") == 0)
         rc = scenario_ws(strcmp(s, "ws-ingest") == 0);

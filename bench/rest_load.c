@@ -24,7 +24,7 @@ struct rstate {
     int n;
 };
 
-enum kind { K_SEND, K_HISTORY, K_LIST, K_READ, K_TYPING, K_LOGIN };
+enum kind { K_SEND, K_HISTORY, K_LIST, K_READ, K_TYPING, K_LOGIN, K_GET };
 
 static enum kind pick(struct rclient *c)
 {
@@ -36,6 +36,8 @@ static enum kind pick(struct rclient *c)
         return K_HISTORY;
     if (strcmp(s, "login") == 0)
         return K_LOGIN;
+    if (strcmp(s, "http-get") == 0)
+        return K_GET;
     /* rest-mixed: what a chat screen does, mostly reading */
     c->rnd = c->rnd * 1103515245u + 12345u;
     r = (c->rnd >> 8) % 100;
@@ -66,9 +68,9 @@ static void on_response(struct hconn *h, int status, const char *body, size_t le
 
 static void issue(struct rclient *c)
 {
-    const struct user *u = &B.users[c->index % B.nusers];
+    const struct user *u = B.nusers ? &B.users[c->index % B.nusers] : NULL;
     const char *conv = B.convs ? B.convs[c->index % B.nconvs] : "";
-    const char *method = "GET", *json = NULL, *token = u->token;
+    const char *method = "GET", *json = NULL, *token = u ? u->token : NULL;
 
     switch (pick(c)) {
     case K_SEND:
@@ -100,6 +102,10 @@ static void issue(struct rclient *c)
         method = "POST";
         snprintf(c->path, sizeof(c->path), "/api/v1/conversations/%s/typing", conv);
         json = "{\"is_typing\":true}";
+        break;
+    case K_GET:
+        token = NULL;
+        snprintf(c->path, sizeof(c->path), "%s", B.o.path);
         break;
     case K_LOGIN:
         method = "POST";

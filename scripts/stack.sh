@@ -3,7 +3,7 @@
 # PostgreSQL cluster, Redis, chat-api, chat-gateway(s) and nginx, all on
 # loopback or unix sockets under var/<profile>/, never the system services.
 #
-#   scripts/stack.sh [--profile run|test] [--build-dir DIR] COMMAND
+#   scripts/stack.sh [--profile run|test|bench] [--build-dir DIR] COMMAND
 #   COMMAND: start | stop | status | env | migrate
 #            redis-stop | redis-start | pg-stop | pg-start
 #            gateway-kill N | gateway-stop N | gateway-start N
@@ -25,9 +25,10 @@ ARG=${2:-}
 case "$PROFILE" in
 run) HTTP_PORT=8000; STRICT_PORT=""; PG_PORT=55432; REDIS_PORT=56379; GW_PORTS=(18081); STRICT_GW_PORT="" ;;
 test) HTTP_PORT=18000; STRICT_PORT=18001; PG_PORT=55433; REDIS_PORT=56380; GW_PORTS=(18091 18092); STRICT_GW_PORT=18093 ;;
+bench) HTTP_PORT=28000; STRICT_PORT=""; PG_PORT=55434; REDIS_PORT=56381; GW_PORTS=(28091 28092); STRICT_GW_PORT="" ;;
 *) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
 esac
-[ -n "$BUILD" ] || { [ "$PROFILE" = run ] && BUILD=$ROOT/build || BUILD=$ROOT/build-test; }
+[ -n "$BUILD" ] || case "$PROFILE" in run) BUILD=$ROOT/build ;; bench) BUILD=$ROOT/build-bench ;; *) BUILD=$ROOT/build-test ;; esac
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 VAR=$ROOT/var/$PROFILE
 LOG=$VAR/log
@@ -83,9 +84,10 @@ write_env() {
         echo "LOG_LEVEL=INFO"
         echo "CORS_ORIGINS=http://localhost:3000,http://localhost:8000,http://127.0.0.1:$HTTP_PORT,http://localhost:$HTTP_PORT"
         echo "DOCS_ASSETS_DIR=$ROOT/var/docs-assets"
-        if [ "$PROFILE" = test ]; then
-            # The main test instance must not rate-limit the suite itself;
-            # the strict instance below has low limits for the 429 tests.
+        if [ "$PROFILE" != run ]; then
+            # The main test instance must not rate-limit the suite itself
+            # (the strict instance below has low limits for the 429 tests),
+            # nor the bench instance its load.
             echo "RATE_LIMIT_REQUESTS_PER_MINUTE=1000000"
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=100000000"
             echo "RATE_LIMIT_AUTH_PER_MINUTE=1000000"
