@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# deps.sh - install what the build, the stack and the tests need, and only
-# what is missing (Debian 12). Quiet when everything is there.
+# deps.sh [test] - install what the build, the stack (and with `test`, the
+# tests) need, and only what is missing (Debian 12). Quiet when all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -12,6 +12,8 @@ PKGS=(build-essential cmake pkg-config
 # Node.js runs the integration tests; any packaging of it will do (Debian's
 # nodejs + npm, or a nodejs that bundles npm).
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
+# `deps.sh test`: the browser test drives Debian's Chromium (playwright-core).
+[ "${1:-}" != test ] || PKGS+=(chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -36,6 +38,7 @@ for svc in postgresql redis-server nginx; do
     command -v service > /dev/null && service "$svc" status > /dev/null 2>&1 && service "$svc" stop > /dev/null 2>&1 || true
 done
 
-if [ ! -d "$ROOT/tests/integration/node_modules" ]; then
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! "$ROOT/tests/integration/node_modules/.package-lock.json" -nt "$ROOT/tests/integration/package-lock.json" ]; then
     (cd "$ROOT/tests/integration" && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
 fi

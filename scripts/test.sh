@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/deps.sh" test
 
 if [ "${SANITIZE:-0}" = 1 ]; then
     BUILD=$ROOT/build-asan
