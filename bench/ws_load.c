@@ -33,13 +33,20 @@ struct wstate {
     uint64_t last_tick;
 };
 
+/* Ready once a ping has its pong: the server answers only after the auth. */
 static void on_open(struct wsconn *ws, void *ud)
 {
-    struct wclient *c = ud;
+    (void)ud;
+    ws_send_text(ws, "{\"type\":\"ping\"}", 15);
+}
+
+static void on_pong(struct wclient *c)
+{
     struct wstate *s = c->w->scenario_state;
-    (void)ws;
-    c->open = true;
-    s->opened++;
+    if (!c->open) {
+        c->open = true;
+        s->opened++;
+    }
 }
 
 static void send_message(struct wclient *c)
@@ -82,6 +89,8 @@ static void on_text(struct wsconn *ws, char *text, size_t len, void *ud)
         }
         if (B.o.rate <= 0 && !w->stopped && (s->ingest || c->sender) && w->running)
             send_message(c);
+    } else if (strstr(text, "\"type\":\"pong\"") != NULL) {
+        on_pong(c);
     } else if (strstr(text, "\"type\":\"error\"") != NULL) {
         w->st.errors++;
         if (w->st.errors <= 3)

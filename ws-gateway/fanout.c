@@ -121,7 +121,8 @@ static void catchup_start(struct gw_sub *s, bool initial)
     cu->initial = initial;
     s->catching_up = true;
     s->conn->refs++;
-    if (pgq_exec(G.pg, initial ? offline_sql : catchup_sql, 3, params, on_catchup, cu) != 0) {
+    if (pgq_exec(gw_pg(NULL), initial ? offline_sql : catchup_sql, 3, params, on_catchup, cu) !=
+        0) {
         s->catching_up = false;
         s->conn->refs--;
         free(cu);
@@ -182,6 +183,10 @@ static void sub_remove(struct gw_conn *c, const char *conv_id)
 
 static void deliver_message(const char *cid, long long seq, const json_t *msg)
 {
+    const char *sender = json_string_value(json_object_get(msg, "sender_id"));
+    char *text = NULL; /* the frame, serialised for the first recipient */
+    size_t n = 0;
+
     for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket) {
         if (strcmp(s->conv_id, cid) != 0 || !s->conn->authorized)
             continue;
@@ -194,8 +199,14 @@ static void deliver_message(const char *cid, long long seq, const json_t *msg)
         if (s->catching_up)
             continue;
         if (seq == s->last_seq + 1) {
-            const char *sender = json_string_value(json_object_get(msg, "sender_id"));
-            gw_conn_send(s->conn, message_frame(msg, "message"));
+            if (text == NULL) {
+                json_t *f = message_frame(msg, "message");
+                text = f ? json_dumps(f, JSON_COMPACT) : NULL;
+                n = text ? strlen(text) : 0;
+                json_decref(f);
+            }
+            if (text != NULL)
+                gw_conn_send_text(s->conn, text, n);
             s->last_seq = seq;
             if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
                 gw_delivered(cid, s->conn->user_id, seq);
@@ -203,6 +214,7 @@ static void deliver_message(const char *cid, long long seq, const json_t *msg)
             catchup_start(s, false); /* a gap: read the missing range first */
         }
     }
+    free(text);
 }
 
 struct typing_ctx {

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#define GW_PG_MAX 32 /* PostgreSQL connections per gateway (DB_POOL_SIZE) */
+
 #define GW_BUCKETS 4096
 
 struct gw_frame {
@@ -60,7 +62,10 @@ struct gw {
     struct chat_config cfg;
     uv_loop_t loop;
     struct lws_context *lws;
-    struct pgq *pg;
+    struct pgq *pg; /* == pgs[0]: watermarks, health */
+    struct pgq *pgs[GW_PG_MAX];
+    int npg;
+    unsigned pg_next;
     struct rlink *cmd, *sub;
     struct gw_sub *buckets[GW_BUCKETS];
     char (*stream_ids)[32];
@@ -76,7 +81,16 @@ extern struct gw G;
 
 /* session.c */
 extern const struct lws_protocols gw_protocols[];
+
+/*
+ * The database link for a statement about key (a conversation id): the same
+ * conversation always goes through the same connection, so one client's
+ * sends commit in the order it sent them; NULL spreads round-robin.
+ */
+struct pgq *gw_pg(const char *key);
 void gw_conn_send(struct gw_conn *c, json_t *msg /* stolen */);
+/* The same frame to many sockets: serialise once, queue a copy each. */
+void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n);
 void gw_conn_close(struct gw_conn *c, int code);
 void gw_conn_unref(struct gw_conn *c);
 void gw_close_all(int code);

@@ -36,7 +36,8 @@ static void on_stop_timer(uv_timer_t *t)
     gw_delivered_close(); /* the last batch goes out before the database link closes */
     rlink_close(G.cmd);
     rlink_close(G.sub);
-    pgq_free(G.pg);
+    for (int i = 0; i < G.npg; i++)
+        pgq_free(G.pgs[i]);
     lws_context_destroy(G.lws);
     G.lws = NULL;
 }
@@ -51,6 +52,16 @@ static void on_signal(uv_signal_t *s, int sig)
     gw_close_all(LWS_CLOSE_STATUS_GOINGAWAY);
     gw_delivered_flush(); /* written while the database link still runs */
     uv_timer_start(&G.stop_timer, on_stop_timer, 300, 0);
+}
+
+struct pgq *gw_pg(const char *key)
+{
+    uint32_t h = 2166136261u;
+    if (key == NULL)
+        return G.pgs[G.pg_next++ % (unsigned)G.npg];
+    for (; *key; key++)
+        h = (h ^ (unsigned char)*key) * 16777619u;
+    return G.pgs[h % (unsigned)G.npg];
 }
 
 static int start_lws(void)
@@ -115,7 +126,11 @@ int main(int argc, char **argv)
     uv_signal_start(&G.sigterm, on_signal, SIGTERM);
     uv_signal_start(&G.sigint, on_signal, SIGINT);
 
-    G.pg = pgq_new(&G.loop, G.cfg.database_url);
+    G.npg = G.cfg.db_pool_size < GW_PG_MAX ? G.cfg.db_pool_size : GW_PG_MAX;
+    for (int i = 0; i < G.npg; i++)
+        if ((G.pgs[i] = pgq_new(&G.loop, G.cfg.database_url)) == NULL)
+            G.npg = i; /* G.pg below stays NULL if the first one failed */
+    G.pg = G.pgs[0];
     G.cmd = rlink_new(&G.loop, &G.cfg, "cmd", 3000, NULL, NULL);
     gw_stream_start();
     G.sub = rlink_new(&G.loop, &G.cfg, "stream", 10000, gw_on_sub_link, NULL);
@@ -133,7 +148,8 @@ out:
         lws_context_destroy(G.lws);
     uv_run(&G.loop, UV_RUN_DEFAULT); /* let closing handles finish */
     uv_loop_close(&G.loop);
-    free(G.pg);
+    for (int i = 0; i < G.npg; i++)
+        free(G.pgs[i]);
     free(G.stream_ids);
     log_info(NULL, "chat-gateway stopped");
     cfg_free(&G.cfg);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PGQ_MAX_JOBS 10000
+/* A burst of connects queues an auth and a catch-up query each: room for
+ * tens of thousands, yet bounded. */
+#define PGQ_MAX_JOBS 65536
 
 struct pgq_job {
     char *sql;

@@ -138,20 +138,12 @@ static bool queue_stalled(const struct gw_conn *c)
     return c->qlen >= 4 * G.cfg.ws_queue_max || uv_now(&G.loop) - c->progress_ms >= 1000;
 }
 
-void gw_conn_send(struct gw_conn *c, json_t *msg)
+void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n)
 {
-    char *text;
-    size_t n;
     struct gw_frame *f;
 
-    if (msg == NULL)
+    if (c->wsi == NULL || c->close_code != 0)
         return;
-    text = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (text == NULL || c->wsi == NULL || c->close_code != 0) {
-        free(text);
-        return;
-    }
     if (c->qlen == 0)
         c->progress_ms = uv_now(&G.loop);
     else if (queue_stalled(c)) {
@@ -160,22 +152,17 @@ void gw_conn_send(struct gw_conn *c, json_t *msg)
          * forever. What it has not taken is dropped so that the close frame
          * is next in line; it catches up by since_seq when it reconnects.
          */
-        free(text);
         log_warn(NULL, "closing slow websocket of user %s (%d frames queued)", c->user_id, c->qlen);
         queue_drop(c);
         gw_conn_close(c, 1008);
         return;
     }
-    n = strlen(text);
     f = malloc(sizeof(*f) + LWS_PRE + n);
-    if (f == NULL) {
-        free(text);
+    if (f == NULL)
         return;
-    }
     f->next = NULL;
     f->len = n;
     memcpy(f->data + LWS_PRE, text, n);
-    free(text);
     if (c->qtail)
         c->qtail->next = f;
     else
@@ -183,6 +170,19 @@ void gw_conn_send(struct gw_conn *c, json_t *msg)
     c->qtail = f;
     c->qlen++;
     lws_callback_on_writable(c->wsi);
+}
+
+void gw_conn_send(struct gw_conn *c, json_t *msg)
+{
+    char *text;
+
+    if (msg == NULL)
+        return;
+    text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (text != NULL)
+        gw_conn_send_text(c, text, strlen(text));
+    free(text);
 }
 
 void gw_conn_close(struct gw_conn *c, int code)
@@ -271,8 +271,8 @@ static void authorize(struct gw_conn *c, const char *token)
     params[0] = c->user_id;
     params[1] = c->conv_id;
     c->refs++;
-    if (pgq_exec(G.pg, c->conv_id[0] ? one_sql : all_sql, c->conv_id[0] ? 2 : 1, params, on_auth,
-                 c) != 0) {
+    if (pgq_exec(gw_pg(NULL), c->conv_id[0] ? one_sql : all_sql, c->conv_id[0] ? 2 : 1, params,
+                 on_auth, c) != 0) {
         c->refs--;
         gw_conn_close(c, 1013);
     }
@@ -349,7 +349,7 @@ static void send_insert(struct send_ctx *s)
 {
     const char *params[5] = {s->conv_id, s->id, s->c->user_id, s->content, s->client_id};
     s->c->refs++;
-    if (pgq_exec(G.pg, msg_send_stmt.sql, 5, params, on_sent, s) != 0) {
+    if (pgq_exec(gw_pg(s->conv_id), msg_send_stmt.sql, 5, params, on_sent, s) != 0) {
         s->c->refs--;
         send_error(s->c, "unavailable", "the gateway is overloaded, retry", 1);
         send_ctx_free(s);
@@ -359,16 +359,16 @@ static void send_insert(struct send_ctx *s)
 static void on_rate(void *reply, void *arg)
 {
     struct send_ctx *s = arg;
+    struct gw_conn *c = s->c; /* send_insert() may free s */
     struct rl_result rl;
 
     if (rl_result_from_reply(reply, G.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
-        send_error(s->c, "rate_limited", "too many messages", rl.retry_after);
-        gw_conn_unref(s->c);
+        send_error(c, "rate_limited", "too many messages", rl.retry_after);
         send_ctx_free(s);
-        return;
+    } else {
+        send_insert(s);
     }
-    send_insert(s);
-    gw_conn_unref(s->c);
+    gw_conn_unref(c);
 }
 
 static void client_message(struct gw_conn *c, json_t *m, const char *cid)
@@ -473,7 +473,7 @@ static void client_read(struct gw_conn *c, json_t *m, const char *cid)
     x->c = c;
     snprintf(x->conv_id, sizeof(x->conv_id), "%s", cid);
     c->refs++;
-    if (pgq_exec(G.pg, msg_read_upto_stmt.sql, 3, params, on_read, x) != 0) {
+    if (pgq_exec(gw_pg(NULL), msg_read_upto_stmt.sql, 3, params, on_read, x) != 0) {
         c->refs--;
         free(x);
         send_error(c, "unavailable", "the gateway is overloaded, retry", 1);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 
@@ -391,7 +392,7 @@ test('the token can travel in Sec-WebSocket-Protocol or an Authorization header,
   await viaHeader.next(isMsg('token in the protocol list'));
   await Promise.all([viaProto.close(), viaHeader.close()]);
   await sleep(200);
-  const log = execSync(`cat ${VAR_DIR}/log/nginx-access.log`).toString();
+  const log = readFileSync(`${VAR_DIR}/log/nginx-access.log`, 'utf8');
   assert.ok(log.includes(`/api/v1/ws/conversations/${cid}`), 'the socket is in the access log');
   assert.ok(!log.includes(b.token), 'the token is not');
   // A bad token in the protocol list is refused like one in the URL.
@@ -403,7 +404,7 @@ test('a foreign protocol list longer than libwebsockets takes does not take the 
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const errorLog = `${VAR_DIR}/log/nginx-error.log`;
-  const logged = Number(execSync(`stat -c %s ${errorLog}`).toString());
+  const logged = statSync(errorLog).size;
   for (let i = 0; i < 3; i++) {
     const odd = client(`${WS}/api/v1/ws/conversations/${cid}?token=${a.token}`, ['x'.repeat(200)]);
     // The gateway answers without a subprotocol, which the client rejects;
@@ -413,7 +414,7 @@ test('a foreign protocol list longer than libwebsockets takes does not take the 
   const ok = client(convUrl(WS, cid, a.token));
   await ok.opened;
   await ok.close();
-  const errors = execSync(`tail -c +${logged + 1} ${errorLog}`).toString();
+  const errors = readFileSync(errorLog, 'utf8').slice(logged);
   assert.ok(!/no live upstreams/.test(errors), 'nginx marked the gateways down');
 });
 
@@ -432,7 +433,7 @@ test('a client that stops reading is closed with 1008 while the others keep rece
   // until the gateway gives up on it (1 s without progress).
   const body = 'x'.repeat(3900);
   // A paused client cannot see its close frame: watch the gateway's log.
-  const given_up = () => execSync(`cat ${VAR_DIR}/log/gateway-strict.log`).toString()
+  const given_up = () => readFileSync(`${VAR_DIR}/log/gateway-strict.log`, 'utf8')
     .includes(`closing slow websocket of user ${b.id}`);
   let N = 0;
   while (N < 3000 && !given_up()) {
@@ -502,4 +503,23 @@ test('1,000 connect/disconnect cycles leave the gateway where it was', async () 
   // ASan's leak check at the end of `make test SANITIZE=1` is the exact test;
   // this catches a per-connection leak in the normal build.
   assert.ok(grew < 512, `gateway RSS grew by ${grew} KiB over 1,000 connections`);
+});
+
+test('a typer whose client vanished expires after the TTL (5 s)', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(WS, cid, a.token));
+  const cb = client(convUrl(WS, cid, b.token));
+  await Promise.all([ca.opened, cb.opened]);
+  await sleep(200);
+  ca.send({ type: 'typing', is_typing: true });
+  await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
+  ca.ws.terminate(); // no "stopped typing", no close frame
+  await sleep(5500);
+  cb.send({ type: 'typing', is_typing: true });
+  const t = await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(b.id));
+  assert.deepEqual(t.typing_users, [b.id], 'the vanished typer is gone');
+  const rest = await api('GET', `/conversations/${cid}/typing`, null, b.token);
+  assert.deepEqual(rest.json.typing_users, [b.id]);
+  await cb.close();
 });
