@@ -2,6 +2,7 @@
 #include "rds.h"
 #include "log.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,10 +74,21 @@ int rds_ensure(struct rds_conn *c)
     struct timeval ct = {0, RDS_CONNECT_TIMEOUT_MS * 1000};
     struct timeval cmd = {RDS_COMMAND_TIMEOUT_MS / 1000, (RDS_COMMAND_TIMEOUT_MS % 1000) * 1000};
 
-    if (c->ctx != NULL && c->ctx->err == 0)
-        return 0;
-    if (c->ctx != NULL)
+    if (c->ctx != NULL && c->ctx->err == 0) {
+        /*
+         * Nothing is pending on an idle connection, so a readable socket
+         * means the server closed it (a Redis restart): reconnect now
+         * instead of failing the next command on it.
+         */
+        struct pollfd p = {.fd = c->ctx->fd, .events = POLLIN};
+        if (poll(&p, 1, 0) == 0)
+            return 0;
+        log_warn(NULL, "redis connection closed by the server; reconnecting");
+        redisFree(c->ctx);
+        c->ctx = NULL;
+    } else if (c->ctx != NULL) {
         rds_drop(c, c->ctx->errstr);
+    }
     if (rds_now_ms() < c->retry_at_ms)
         return -1;
     if (c->cfg->redis_socket != NULL)

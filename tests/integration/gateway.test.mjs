@@ -1,6 +1,6 @@
 // The WebSocket gateway through nginx (and directly on each gateway's port),
 // against the two gateways the test stack runs.
-import { test } from 'node:test';
+import { test, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -34,9 +34,25 @@ async function direct(a, b) {
 
 const send = (cid, u, content) => api('POST', `/conversations/${cid}/messages`, { content }, u.token);
 
+// Every socket a test opened; whatever is still open at the end is closed
+// (and named), so a forgotten socket cannot keep the test process alive.
+const sockets = new Set();
+let currentTest = '';
+beforeEach(t => { currentTest = t.name; });
+after(() => {
+  for (const ws of sockets) {
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CLOSING) {
+      console.error(`left open by "${ws.testName}": ${ws.url.replace(/token=[^&]+/, 'token=…')}`);
+      ws.terminate();
+    }
+  }
+});
+
 // A client that records every event and lets a test wait for one.
 function client(url, opts) {
   const ws = new WebSocket(url, opts);
+  sockets.add(ws);
+  ws.testName = currentTest;
   const events = [];
   const waiters = [];
   ws.on('message', d => {
@@ -47,7 +63,10 @@ function client(url, opts) {
   const closed = new Promise(resolve => ws.on('close', (code) => resolve(code)));
   const opened = new Promise((resolve, reject) => {
     ws.on('open', resolve);
-    ws.on('unexpected-response', (req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.on('unexpected-response', (req, res) => {
+    req.destroy(); // ws leaves the socket open for whoever listens here
+    reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+  });
     ws.on('error', reject);
   });
   opened.catch(() => {});
@@ -347,7 +366,11 @@ test('members get presence frames when a member comes online and goes offline', 
 test('heartbeats keep a connected user online past the 15 s expiry', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
-  const online = async () => (await api('GET', '/conversations/online', null, a.token)).json.online_user_ids;
+  const online = async () => {
+    const r = await api('GET', '/conversations/online', null, a.token);
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    return r.json.online_user_ids;
+  };
   const cb = client(convUrl(WS, cid, b.token));
   const cb2 = client(convUrl(WS, cid, b.token)); // a second tab counts once
   await Promise.all([cb.opened, cb2.opened]);

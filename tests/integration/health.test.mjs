@@ -131,3 +131,22 @@ test('sends fail with 503 while PostgreSQL is down, and nothing is half-written'
   assert.equal(page.json.messages.length, 0);
   assert.equal((await api('POST', `/conversations/${conv.id}/messages`, { content: 'after' }, a.token)).json.seq, 1);
 });
+
+test('after Redis and PostgreSQL restart, no request fails on a connection the restart closed', async () => {
+  const name = `h${Date.now().toString(36)}`;
+  const reg = await fetch(`${BASE}/api/v1/auth/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: name, email: `${name}@example.com`, password: 'password123' }),
+  });
+  const token = (await reg.json()).access_token;
+  // Reads PostgreSQL (the token's user) and Redis (the online set).
+  const burst = async () => (await Promise.all(Array.from({ length: 128 }, () =>
+    fetch(`${BASE}/api/v1/conversations/online`, { headers: { authorization: `Bearer ${token}` } })
+      .then(async r => ({ status: r.status, body: await r.text() }))))).filter(r => r.status !== 200);
+  assert.deepEqual(await burst(), [], 'every worker thread answers before the restarts');
+  execSync(`${STACK} redis-stop`); execSync(`${STACK} redis-start`);
+  execSync(`${STACK} pg-stop`); execSync(`${STACK} pg-start`);
+  assert.ok(await until(async () => (await health()).status === 200, 10000));
+  await new Promise(r => setTimeout(r, 1000));
+  assert.deepEqual(await burst(), [], 'a worker thread failed on a connection the restart closed');
+});
