@@ -523,9 +523,11 @@ test('1,000 connect/disconnect cycles leave the gateway where it was', async () 
   await sleep(300);
   const grew = rss() - before;
   assert.equal(await health(), open, 'every connection is gone');
-  // ASan's leak check at the end of `make test SANITIZE=1` is the exact test;
-  // this catches a per-connection leak in the normal build.
-  assert.ok(grew < 512, `gateway RSS grew by ${grew} KiB over 1,000 connections`);
+  // ASan's leak check at the end of `make test SANITIZE=1` is the exact test
+  // (there ASan's quarantine keeps freed memory, so RSS says nothing); this
+  // catches a per-connection leak in the normal build.
+  if (process.env.CHAT_SANITIZE !== '1')
+    assert.ok(grew < 512, `gateway RSS grew by ${grew} KiB over 1,000 connections`);
 });
 
 test('a typer whose client vanished expires after the TTL (5 s)', async () => {
