@@ -8,6 +8,7 @@
  */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -30,8 +31,9 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 2 ? atoi(argv[2]) : 64;
+    int n = argc > 2 ? atoi(argv[2]) : 64, sig;
     pthread_t *th;
+    sigset_t stop;
 
     if (argc < 2 || n < 1) {
         fprintf(stderr, "usage: fcgi-hello SOCKET_PATH [THREADS]\n");
@@ -44,13 +46,20 @@ int main(int argc, char **argv)
         return 1;
     }
     chmod(argv[1], 0666);
+    /*
+     * libfcgi turns SIGTERM into a flag its blocked accept() never sees:
+     * the workers ignore the signals and main waits for one, then exits.
+     */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
     th = calloc((size_t)n, sizeof(*th));
     if (th == NULL)
         return 1;
     for (int i = 0; i < n; i++)
         pthread_create(&th[i], NULL, serve, NULL);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
+    sigwait(&stop, &sig);
     free(th);
     return 0;
 }

@@ -23,11 +23,11 @@ BENCH=$BUILD/bench/chat-bench
 ulimit -n 200000 2> /dev/null || ulimit -n "$(ulimit -Hn)"
 
 "${STACK[@]}" stop > /dev/null 2>&1 || true
-pkill -f "$BUILD/bench/fcgi-hello" 2> /dev/null || true
+[ -f "$VAR/fcgi-hello.pid" ] && kill "$(cat "$VAR/fcgi-hello.pid")" 2> /dev/null || true
 rm -rf "$VAR"
 cleanup() {
     [ -f "$VAR/hello-nginx.pid" ] && kill "$(cat "$VAR/hello-nginx.pid")" 2> /dev/null || true
-    pkill -f "$BUILD/bench/fcgi-hello" 2> /dev/null || true
+    [ -f "$VAR/fcgi-hello.pid" ] && kill "$(cat "$VAR/fcgi-hello.pid")" 2> /dev/null || true
     "${STACK[@]}" stop > /dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -65,6 +65,7 @@ echo "{\"limit\":\"pgbench-send\",\"ops_per_s\":${tps:-0},\"command\":\"pgbench 
 
 # The web tier: a trivial FastCGI responder behind the same nginx config.
 "$BUILD/bench/fcgi-hello" "$VAR/fcgi-hello.sock" 64 > "$VAR/log/fcgi-hello.log" 2>&1 &
+echo $! > "$VAR/fcgi-hello.pid"
 sleep 0.3
 sed -e "s#$VAR/chat-api.sock#$VAR/fcgi-hello.sock#" -e "s#:28000;#:28002;#" \
     -e "s#$VAR/nginx/nginx.pid#$VAR/hello-nginx.pid#" -e '/listen \[::1\]/d' \
