@@ -94,6 +94,9 @@ int ws_idle_run(void);
 
 /* main.c */
 uint64_t now_us(void);
+double rusage_secs(void); /* CPU time of this process (all threads) */
+/* How many of the --connections a worker runs. */
+int worker_share(const struct worker *w);
 void report(const char *name, double seconds, const struct stats *st, double cpu,
             const char *extra_json);
 struct stats merged_stats(void);

@@ -1,5 +1,6 @@
 /* http_client.c - see http_client.h. */
 #include "http_client.h"
+#include "uvbuf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -228,19 +229,13 @@ struct hconn {
     uv_connect_t connect;
     uv_loop_t *loop;
     const struct target *t;
-    int state; /* 0 closed, 1 connecting, 2 open, 3 closing */
-    char *pending;
+    int state;            /* 0 closed, 1 connecting, 2 open, 3 closing */
+    struct wreq *pending; /* the request waiting for the socket */
     size_t pending_len;
-    char *buf;
-    size_t len, cap;
+    struct rbuf in;
     hconn_cb cb;
     void *ud;
     int freeing;
-};
-
-struct wreq {
-    uv_write_t req;
-    char data[];
 };
 
 static void start_connect(struct hconn *c);
@@ -249,9 +244,9 @@ static void on_closed(uv_handle_t *h)
 {
     struct hconn *c = h->data;
     c->state = 0;
-    c->len = 0;
+    c->in.len = 0;
     if (c->freeing) {
-        free(c->buf);
+        free(c->in.data);
         free(c->pending);
         free(c);
     } else if (c->pending) {
@@ -288,29 +283,17 @@ static void on_written(uv_write_t *w, int status)
 
 static void send_pending(struct hconn *c)
 {
-    struct wreq *w = (struct wreq *)c->pending; /* allocated as a wreq */
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)c->pending_len);
+    struct wreq *w = c->pending;
     c->pending = NULL;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-        free(w);
+    if (wreq_write((uv_stream_t *)&c->tcp, w, c->pending_len, on_written) != 0)
         fail(c);
-    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct hconn *c = h->data;
     (void)hint;
-    if (c->cap - c->len < 16384) {
-        char *nb = realloc(c->buf, c->cap + 65536);
-        if (nb == NULL) {
-            *b = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->buf = nb;
-        c->cap += 65536;
-    }
-    *b = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len - 1));
+    rbuf_offer(&c->in, 16384, 65536, b);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -329,10 +312,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             close_socket(c);
         return;
     }
-    c->len += (size_t)n;
+    c->in.len += (size_t)n;
     if (c->cb == NULL)
         return;
-    done = response_complete(c->buf, c->len, &status, &body, &blen, &close_after);
+    done = response_complete(c->in.data, c->in.len, &status, &body, &blen, &close_after);
     if (done < 0) {
         fail(c);
         return;
@@ -341,7 +324,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     {
         hconn_cb cb = c->cb;
-        size_t rest = c->len - (size_t)done;
+        size_t rest = c->in.len - (size_t)done;
         char saved = body[blen];
         c->cb = NULL;
         if (close_after)
@@ -350,8 +333,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         cb(c, status, body, blen, c->ud);
         body[blen] = saved;
         /* the callback may have issued the next request: keep its bytes */
-        memmove(c->buf, c->buf + done, rest);
-        c->len = rest;
+        memmove(c->in.data, c->in.data + done, rest);
+        c->in.len = rest;
     }
 }
 
@@ -392,7 +375,7 @@ int hconn_request(struct hconn *c, const char *method, const char *path, const c
                   const char *json, hconn_cb cb, void *ud)
 {
     size_t size = REQ_MAX + (json ? strlen(json) : 0);
-    struct wreq *w = malloc(sizeof(*w) + size);
+    struct wreq *w = wreq_new(size);
     int n;
 
     if (w == NULL || c->cb != NULL)
@@ -402,7 +385,7 @@ int hconn_request(struct hconn *c, const char *method, const char *path, const c
         goto bad;
     c->cb = cb;
     c->ud = ud;
-    c->pending = (char *)w;
+    c->pending = w;
     c->pending_len = (size_t)n;
     if (c->state == 2)
         send_pending(c);
@@ -424,7 +407,7 @@ void hconn_free(struct hconn *c)
     if (c->state == 1 || c->state == 2) {
         close_socket(c);
     } else if (c->state == 0) {
-        free(c->buf);
+        free(c->in.data);
         free(c->pending);
         free(c);
     }

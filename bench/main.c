@@ -34,7 +34,7 @@ uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static double rusage_secs(void)
+double rusage_secs(void)
 {
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
@@ -71,6 +71,11 @@ static void *worker_main(void *arg)
     cur_ops->start(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     return NULL;
+}
+
+int worker_share(const struct worker *w)
+{
+    return B.o.connections / B.nworkers + (w->index < B.o.connections % B.nworkers);
 }
 
 double run_workers(const struct scenario_ops *ops, double *cpu)

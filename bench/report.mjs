@@ -31,7 +31,7 @@ const verdict = ok => (ok === undefined ? '' : ok ? 'met' : '**missed**');
 out.push('## Scenarios', '');
 out.push('| scenario | throughput | p50 ms | p99 ms | p99.9 ms | errors | bench CPU (cores) | against | target | verdict |');
 out.push('|---|---:|---:|---:|---:|---:|---:|---|---|---|');
-const line = (r, thr, against, target, ok) => out.push(`| ${r.scenario}${r.rate ? '' : ''} | ${thr} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.p999_ms, 2)} | ${r.errors} | ${fmt(r.bench_cpu_cores, 2)} | ${against} | ${target} | ${verdict(ok)} |`);
+const line = (r, thr, against, target, ok) => out.push(`| ${r.scenario} | ${thr} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.p999_ms, 2)} | ${r.errors} | ${fmt(r.bench_cpu_cores, 2)} | ${against} | ${target} | ${verdict(ok)} |`);
 for (const r of runs('rest-send')) {
   const ratio = r.ops_per_s / pg;
   line(r, `${fmt(r.ops_per_s)} msg/s`, `${fmt(100 * ratio)}% of pgbench`, '≥ 70%, p99 ≤ 25 ms, 0 errors', ratio >= 0.7 && r.p99_ms <= 25 && r.errors === 0);

@@ -124,7 +124,7 @@ static void issue(struct rclient *c)
 void rest_start(struct worker *w)
 {
     struct rstate *s = calloc(1, sizeof(*s));
-    int per = B.o.connections / B.nworkers + (w->index < B.o.connections % B.nworkers);
+    int per = worker_share(w);
 
     w->scenario_state = s;
     if (s == NULL || (s->clients = calloc((size_t)per, sizeof(*s->clients))) == NULL)

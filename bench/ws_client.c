@@ -1,5 +1,6 @@
 /* ws_client.c - see ws_client.h. */
 #include "ws_client.h"
+#include "uvbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -11,24 +12,18 @@ struct wsconn {
     uv_connect_t connect;
     const struct ws_handlers *h;
     void *ud;
-    char *handshake;
+    struct wreq *handshake; /* written once connected */
     size_t handshake_len;
     int open;   /* 101 received */
     int closed; /* callback done or freed */
-    char *buf;
-    size_t len, cap;
+    struct rbuf in;
     uint32_t mask_state;
-};
-
-struct wreq {
-    uv_write_t req;
-    char data[];
 };
 
 static void on_closed(uv_handle_t *hd)
 {
     struct wsconn *c = hd->data;
-    free(c->buf);
+    free(c->in.data);
     free(c->handshake);
     free(c);
 }
@@ -51,21 +46,6 @@ static void on_written(uv_write_t *w, int status)
         finish(c, 1006, 0);
 }
 
-static int write_raw(struct wsconn *c, const void *data, size_t len)
-{
-    struct wreq *w = malloc(sizeof(*w) + len);
-    uv_buf_t b;
-    if (w == NULL)
-        return -1;
-    memcpy(w->data, data, len);
-    b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-        free(w);
-        return -1;
-    }
-    return 0;
-}
-
 /* xorshift: masks need not be secret here, only present. */
 static uint32_t next_mask(struct wsconn *c)
 {
@@ -79,12 +59,11 @@ static uint32_t next_mask(struct wsconn *c)
 static int send_frame(struct wsconn *c, int opcode, const char *p, size_t len)
 {
     size_t hl = len < 126 ? 2 : len < 65536 ? 4 : 10;
-    struct wreq *w = malloc(sizeof(*w) + hl + 4 + len);
+    struct wreq *w = wreq_new(hl + 4 + len);
     unsigned char *f;
     uint32_t m = next_mask(c);
     unsigned char mask[4] = {(unsigned char)m, (unsigned char)(m >> 8), (unsigned char)(m >> 16),
                              (unsigned char)(m >> 24)};
-    uv_buf_t b;
 
     if (w == NULL)
         return -1;
@@ -104,12 +83,7 @@ static int send_frame(struct wsconn *c, int opcode, const char *p, size_t len)
     memcpy(f + hl, mask, 4);
     for (size_t i = 0; i < len; i++)
         f[hl + 4 + i] = (unsigned char)p[i] ^ mask[i & 3];
-    b = uv_buf_init(w->data, (unsigned)(hl + 4 + len));
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
-        free(w);
-        return -1;
-    }
-    return 0;
+    return wreq_write((uv_stream_t *)&c->tcp, w, hl + 4 + len, on_written);
 }
 
 int ws_send_text(struct wsconn *c, const char *text, size_t len)
@@ -162,16 +136,7 @@ static void on_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *b)
 {
     struct wsconn *c = hd->data;
     (void)hint;
-    if (c->cap - c->len < 8192) {
-        char *nb = realloc(c->buf, c->cap + 32768);
-        if (nb == NULL) {
-            *b = uv_buf_init(NULL, 0);
-            return;
-        }
-        c->buf = nb;
-        c->cap += 32768;
-    }
-    *b = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len - 1));
+    rbuf_offer(&c->in, 8192, 32768, b);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -185,33 +150,33 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         finish(c, 1006, 0);
         return;
     }
-    c->len += (size_t)n;
+    c->in.len += (size_t)n;
     if (!c->open) {
-        char *eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        char *eoh = memmem(c->in.data, c->in.len, "\r\n\r\n", 4);
         int status;
         if (eoh == NULL)
             return;
         *eoh = '\0';
-        status = http_head_status(c->buf);
+        status = http_head_status(c->in.data);
         if (status != 101) {
             finish(c, -1, status);
             return;
         }
-        off = (size_t)(eoh - c->buf) + 4;
+        off = (size_t)(eoh - c->in.data) + 4;
         c->open = 1;
         if (c->h->on_open)
             c->h->on_open(c, c->ud);
     }
-    while (!c->closed && off < c->len) {
-        size_t used = parse_frame(c, (unsigned char *)c->buf + off, c->len - off);
+    while (!c->closed && off < c->in.len) {
+        size_t used = parse_frame(c, (unsigned char *)c->in.data + off, c->in.len - off);
         if (used == 0)
             break;
         off += used;
     }
     if (c->closed)
         return;
-    memmove(c->buf, c->buf + off, c->len - off);
-    c->len -= off;
+    memmove(c->in.data, c->in.data + off, c->in.len - off);
+    c->in.len -= off;
 }
 
 static void on_connect(uv_connect_t *r, int status)
@@ -225,10 +190,9 @@ static void on_connect(uv_connect_t *r, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    if (write_raw(c, c->handshake, c->handshake_len) != 0)
+    if (wreq_write((uv_stream_t *)&c->tcp, c->handshake, c->handshake_len, on_written) != 0)
         finish(c, -1, 0);
-    free(c->handshake);
-    c->handshake = NULL;
+    c->handshake = NULL; /* the write (or its failure) freed it */
 }
 
 struct wsconn *ws_open(uv_loop_t *loop, const struct target *t, const char *path,
@@ -243,13 +207,13 @@ struct wsconn *ws_open(uv_loop_t *loop, const struct target *t, const char *path
     c->h = h;
     c->ud = ud;
     c->mask_state = (seed += 0x6d2b79f5u) | 1;
-    c->handshake = malloc(strlen(path) + (subprotocols ? strlen(subprotocols) : 0) + 512);
+    c->handshake = wreq_new(strlen(path) + (subprotocols ? strlen(subprotocols) : 0) + 512);
     if (c->handshake == NULL) {
         free(c);
         return NULL;
     }
     /* The key is fixed: the accept value is not checked (we trust our target). */
-    n = sprintf(c->handshake,
+    n = sprintf(c->handshake->data,
                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
                 "%s%s%s\r\n",

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define IN_FLIGHT 256
 
@@ -114,10 +113,9 @@ static void run_for(uint64_t ms)
 
 int ws_idle_run(void)
 {
-    struct rusage r0, r1;
     long rss0, rss1, rss2;
     uint64_t t0, t1;
-    double cpu, secs;
+    double c0, cpu, secs;
     char extra[512];
     int k = B.o.connections;
 
@@ -129,7 +127,7 @@ int ws_idle_run(void)
     uv_loop_init(&I.loop);
     uv_timer_init(&I.loop, &I.timer);
     rss0 = gateway_rss_kib();
-    getrusage(RUSAGE_SELF, &r0);
+    c0 = rusage_secs();
     t0 = now_us();
     for (int i = 0; i < IN_FLIGHT; i++)
         open_next();
@@ -137,23 +135,17 @@ int ws_idle_run(void)
     while (I.authed + I.failed < k && now_us() - t0 < 120000000ull)
         run_for(50);
     t1 = now_us();
-    getrusage(RUSAGE_SELF, &r1);
     secs = (double)(t1 - t0) / 1e6;
-    cpu = ((double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
-                    r0.ru_stime.tv_sec) +
-           (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec -
-                    r0.ru_stime.tv_usec) /
-               1e6) /
-          secs;
+    cpu = (rusage_secs() - c0) / secs;
     run_for(1000); /* let the gateway settle before reading its memory */
     rss1 = gateway_rss_kib();
     run_for((uint64_t)B.o.duration * 1000);
     rss2 = gateway_rss_kib();
     snprintf(extra, sizeof(extra),
-             "\"connections\":%d,\"held\":%d,\"connect_per_s\":%.0f,\"gateway_rss_kib_before\":%ld,"
+             "\"held\":%d,\"connect_per_s\":%.0f,\"gateway_rss_kib_before\":%ld,"
              "\"gateway_rss_kib_after\":%ld,\"gateway_rss_kib_held\":%ld,\"rss_per_conn_kib\":%.2f,"
              "\"dropped_while_held\":%d",
-             k, I.authed - I.dropped, I.authed / secs, rss0, rss1, rss2,
+             I.authed - I.dropped, I.authed / secs, rss0, rss1, rss2,
              rss0 > 0 && I.authed > 0 ? (double)(rss1 - rss0) / I.authed : -1.0, I.dropped);
     report("ws-idle", secs, &I.st, cpu, extra);
     for (int i = 0; i < k; i++)

@@ -152,7 +152,7 @@ static void on_tick(uv_timer_t *t)
 static void start(struct worker *w, bool ingest)
 {
     struct wstate *s = calloc(1, sizeof(*s));
-    int per = B.o.connections / B.nworkers + (w->index < B.o.connections % B.nworkers);
+    int per = worker_share(w);
     int size = B.o.group_size < B.nusers ? B.o.group_size : B.nusers;
 
     w->scenario_state = s;

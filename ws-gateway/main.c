@@ -7,6 +7,7 @@
  * links and the PostgreSQL connection. SIGTERM closes every socket with
  * 1001 and exits 0 once they are gone.
  */
+#include "events.h"
 #include "gw.h"
 #include "log.h"
 
@@ -56,12 +57,9 @@ static void on_signal(uv_signal_t *s, int sig)
 
 struct pgq *gw_pg(const char *key)
 {
-    uint32_t h = 2166136261u;
     if (key == NULL)
         return G.pgs[G.pg_next++ % (unsigned)G.npg];
-    for (; *key; key++)
-        h = (h ^ (unsigned char)*key) * 16777619u;
-    return G.pgs[h % (unsigned)G.npg];
+    return G.pgs[ev_shard(key, G.npg)]; /* the stream shards' stable hash */
 }
 
 static int start_lws(void)

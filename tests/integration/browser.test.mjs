@@ -4,28 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { randomUUID } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
+import { BASE, api, user, direct, sleep } from './helpers.mjs';
 
-const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
 const PORT = new URL(BASE).port;
 const ORIGIN = `http://localhost:${PORT}`; // in CORS_ORIGINS, like localhost:8000 for `make run`
-
-async function api(method, path, body, token) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : null };
-}
-
-async function user() {
-  const name = `w${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
-  assert.equal(r.status, 201);
-  return { id: r.json.user.id, token: r.json.access_token };
-}
 
 // The snippet, copied verbatim from the seed README ("WebSocket" section)
 // into fixtures/, split at its comments.
@@ -37,7 +21,7 @@ function snippet() {
 
 test("the seed README's browser snippet works in headless Chromium", { timeout: 60000 }, async () => {
   const me = await user(); const other = await user();
-  const cid = (await api('POST', '/conversations/direct', { other_user_id: other.id }, me.token)).json.id;
+  const cid = await direct(me, other);
   const s = snippet();
   const open = s.open
     .replace('"YOUR_ACCESS_TOKEN"', JSON.stringify(me.token))
@@ -65,7 +49,7 @@ test("the seed README's browser snippet works in headless Chromium", { timeout: 
     await page.addScriptTag({ content: s.typing });
 
     const waitFor = async (pred, what) => {
-      for (let i = 0; i < 100; i++) { if (pred()) return; await new Promise(r => setTimeout(r, 100)); }
+      for (let i = 0; i < 100; i++) { if (pred()) return; await sleep(100); }
       assert.fail(`timed out waiting for ${what}; browser said ${JSON.stringify(logs)}, peer got ${JSON.stringify(peerEvents).slice(0, 300)}`);
     };
     // The browser's message and typing reach the other member...

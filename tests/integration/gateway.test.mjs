@@ -6,33 +6,12 @@ import { execSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { api, user, direct, send, sleep } from './helpers.mjs';
 
-const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
 const STRICT_WS = process.env.CHAT_STRICT_WS_URL || 'ws://127.0.0.1:18093';
 const STACK = process.env.CHAT_STACK;
 const [GW1, GW2] = (process.env.CHAT_GATEWAY_PORTS || '18091,18092').split(',').map(p => `ws://127.0.0.1:${p}`);
-
-async function api(method, path, body, token) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  const text = await r.text();
-  return { status: r.status, json: text ? JSON.parse(text) : null };
-}
-
-async function user() {
-  const name = `g${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
-  assert.equal(r.status, 201);
-  return { id: r.json.user.id, token: r.json.access_token };
-}
-
-async function direct(a, b) {
-  return (await api('POST', '/conversations/direct', { other_user_id: b.id }, a.token)).json.id;
-}
-
-const send = (cid, u, content) => api('POST', `/conversations/${cid}/messages`, { content }, u.token);
 
 // Every socket a test opened; whatever is still open at the end is closed
 // (and named), so a forgotten socket cannot keep the test process alive.
@@ -116,7 +95,7 @@ test('REST send reaches a connected member; WS send is acked after storage', asy
   const cid = await direct(a, b);
   const cb = client(convUrl(WS, cid, b.token));
   await cb.opened;
-  await new Promise(r => setTimeout(r, 200));
+  await sleep(200);
   await send(cid, a, 'via rest');
   const m = await cb.next(isMsg('via rest'));
   assert.equal(m.type, 'message');
@@ -144,7 +123,7 @@ test('a message sent on gateway A reaches a client on gateway B', async () => {
   const ca = client(convUrl(GW1, cid, a.token));
   const cb = client(convUrl(GW2, cid, b.token));
   await Promise.all([ca.opened, cb.opened]);
-  await new Promise(r => setTimeout(r, 200));
+  await sleep(200);
   ca.send({ type: 'message', content: 'across gateways' });
   const m = await cb.next(isMsg('across gateways'));
   assert.equal(m.sender_id, a.id);
@@ -197,7 +176,7 @@ test('after a Redis restart the gateway catches up from PostgreSQL without gaps'
   // The next published message reveals the gap; r2 and r3 come from PostgreSQL first.
   let r4;
   for (let i = 0; i < 50 && !r4; i++) {
-    await new Promise(r => setTimeout(r, 100));
+    await sleep(100);
     if (i === 5) r4 = await send(cid, a, 'r4');
   }
   await cb.next(isMsg('r4'), 10000);
@@ -214,7 +193,7 @@ test('typing is relayed as typing_indicator with the current typing users', asyn
   const ca = client(convUrl(WS, cid, a.token));
   const cb = client(convUrl(WS, cid, b.token));
   await Promise.all([ca.opened, cb.opened]);
-  await new Promise(r => setTimeout(r, 200));
+  await sleep(200);
   ca.send({ type: 'typing', is_typing: true });
   const t = await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
   assert.equal(t.conversation_id, cid);
@@ -248,7 +227,7 @@ test('a flood of messages gets error events with retry_after and stores nothing 
   for (let i = 0; i < 6; i++) ca.send({ type: 'message', content: `f${i}` });
   const err = await ca.next(e => e.type === 'error' && e.code === 'rate_limited');
   assert.ok(err.retry_after >= 1 && err.retry_after <= 60);
-  await new Promise(r => setTimeout(r, 500));
+  await sleep(500);
   const page = await api('GET', `/conversations/${cid}/messages`, null, a.token);
   assert.equal(page.json.messages.length, 3);
   await ca.close();
@@ -261,21 +240,21 @@ test('presence: online while connected, gone after disconnect and after kill -9 
   const cb = client(convUrl(GW1, cid, b.token));
   await cb.opened;
   await cb.next(() => true, 1000).catch(() => {});
-  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await new Promise(r => setTimeout(r, 100));
+  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await sleep(100);
   assert.ok((await online()).includes(b.id));
   await cb.close();
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   assert.ok(!(await online()).includes(b.id));
   // A crashed gateway cannot say goodbye: its users expire.
   const cc = client(convUrl(GW2, cid, b.token));
   await cc.opened;
-  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await new Promise(r => setTimeout(r, 100));
+  for (let i = 0; i < 20 && !(await online()).includes(b.id); i++) await sleep(100);
   assert.ok((await online()).includes(b.id));
   execSync(`${STACK} gateway-kill 2`);
   try {
     let gone = false;
     for (let i = 0; i < 40 && !gone; i++) {
-      await new Promise(r => setTimeout(r, 500));
+      await sleep(500);
       gone = !(await online()).includes(b.id);
     }
     assert.ok(gone, 'user still online 20 s after their gateway died');
@@ -289,7 +268,7 @@ test('one socket for all conversations: events carry conversation_id, sends name
   const ab = await direct(a, b); const ac = await direct(a, c);
   const all = client(`${WS}/api/v1/ws?token=${a.token}`);
   await all.opened;
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   await send(ab, b, 'from b');
   await send(ac, c, 'from c');
   const mb = await all.next(isMsg('from b'));
@@ -304,7 +283,7 @@ test('one socket for all conversations: events carry conversation_id, sends name
   // A conversation created after connecting is picked up from its member event.
   const d = await user();
   const ad = await direct(d, a);
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   await send(ad, d, 'new conversation');
   assert.equal((await all.next(isMsg('new conversation'))).conversation_id, ad);
   await all.close();
@@ -315,12 +294,12 @@ test('delivery to a socket advances the delivered watermark (read_status "delive
   const cid = await direct(a, b);
   const cb = client(convUrl(WS, cid, b.token));
   await cb.opened;
-  await new Promise(r => setTimeout(r, 200));
+  await sleep(200);
   await send(cid, a, 'did it arrive?');
   await cb.next(isMsg('did it arrive?'));
   let status;
   for (let i = 0; i < 30 && status !== 'delivered'; i++) {
-    await new Promise(r => setTimeout(r, 100));
+    await sleep(100);
     status = (await api('GET', `/conversations/${cid}/messages`, null, a.token)).json.messages[0].read_status;
   }
   assert.equal(status, 'delivered');
@@ -336,7 +315,7 @@ test('a read event over the socket moves the watermark and reaches the other mem
   const ca = client(convUrl(WS, cid, a.token));
   const cb = client(convUrl(WS, cid, b.token));
   await Promise.all([ca.opened, cb.opened]);
-  await new Promise(r => setTimeout(r, 200));
+  await sleep(200);
   const m = (await send(cid, a, 'read me')).json;
   await cb.next(isMsg('read me'));
   cb.send({ type: 'read', message_id: m.id });
@@ -356,7 +335,7 @@ test('members get presence frames when a member comes online and goes offline', 
   const cid = await direct(a, b);
   const ca = client(convUrl(WS, cid, a.token));
   await ca.opened;
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   const cb = client(convUrl(WS, cid, b.token));
   await cb.opened;
   const on = await ca.next(e => e.type === 'presence' && e.user_id === b.id && e.online === true);
@@ -377,14 +356,14 @@ test('heartbeats keep a connected user online past the 15 s expiry', async () =>
   const cb = client(convUrl(WS, cid, b.token));
   const cb2 = client(convUrl(WS, cid, b.token)); // a second tab counts once
   await Promise.all([cb.opened, cb2.opened]);
-  await new Promise(r => setTimeout(r, 16500));
+  await sleep(16500);
   const ids = await online();
   assert.equal(ids.filter(id => id === b.id).length, 1);
   await cb.close();
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   assert.ok((await online()).includes(b.id), 'still online through the other tab');
   await cb2.close();
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   assert.ok(!(await online()).includes(b.id));
 });
 
@@ -392,15 +371,14 @@ test('a room created with me as a member reaches my all-conversations socket', a
   const a = await user(); const b = await user();
   const all = client(`${WS}/api/v1/ws?token=${b.token}`);
   await all.opened;
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   const room = (await api('POST', '/chat/rooms', { name: 'lobby', member_ids: [b.id] }, a.token)).json;
-  await new Promise(r => setTimeout(r, 300));
+  await sleep(300);
   await api('POST', '/chat/messages', { room_id: room.id, content: 'welcome' }, a.token);
   assert.equal((await all.next(isMsg('welcome'))).conversation_id, room.id);
   await all.close();
 });
 
-const sleep = ms => new Promise(r => setTimeout(r, ms));
 const VAR_DIR = process.env.CHAT_VAR_DIR;
 
 test('the token can travel in Sec-WebSocket-Protocol or an Authorization header, never in the URL', async () => {

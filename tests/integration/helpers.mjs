@@ -1,0 +1,29 @@
+// What the WebSocket and browser tests share: the REST client, a fresh user,
+// a direct conversation, a REST send, and a pause.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+
+export const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
+
+export async function api(method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const r = await fetch(`${BASE}/api/v1${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : null };
+}
+
+export async function user() {
+  const name = `g${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
+  assert.equal(r.status, 201);
+  return { id: r.json.user.id, token: r.json.access_token };
+}
+
+export async function direct(a, b) {
+  return (await api('POST', '/conversations/direct', { other_user_id: b.id }, a.token)).json.id;
+}
+
+export const send = (cid, u, content) => api('POST', `/conversations/${cid}/messages`, { content }, u.token);
+
+export const sleep = ms => new Promise(r => setTimeout(r, ms));
