@@ -1,6 +1,7 @@
 /* message.c - see message.h. */
 #include "message.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct db_stmt msg_send_stmt = {
@@ -137,6 +138,51 @@ json_t *msg_row_to_json(const struct msg_row *m)
     if (o != NULL && m->client_message_id != NULL)
         json_object_set_new(o, "client_message_id", json_string(m->client_message_id));
     return o;
+}
+
+/* Consume literal s at *p; false (nothing consumed) if it is not there. */
+static bool take(const char **p, const char *end, const char *s)
+{
+    size_t n = strlen(s);
+    if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+static bool take_uuid(const char **p, const char *end, char out[UUID_STR_LEN])
+{
+    if (end - *p < UUID_STR_LEN - 1)
+        return false;
+    memcpy(out, *p, UUID_STR_LEN - 1);
+    out[UUID_STR_LEN - 1] = '\0';
+    if (!uuid_is_valid(out))
+        return false;
+    *p += UUID_STR_LEN - 1;
+    return true;
+}
+
+int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long *seq,
+                  char sender[UUID_STR_LEN])
+{
+    const char *p = text, *end = text + len;
+    char cid[UUID_STR_LEN], *num_end;
+
+    if (len < 2 || text[len - 1] != '}' || !take(&p, end, "{\"id\":\"") ||
+        !take_uuid(&p, end, id) || !take(&p, end, "\",\"conversation_id\":\"") ||
+        !take_uuid(&p, end, cid) || !take(&p, end, "\",\"seq\":"))
+        return -1;
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    *seq = strtoll(p, &num_end, 10);
+    p = num_end;
+    if (!take(&p, end, ",\"sender_id\":"))
+        return -1;
+    if (take(&p, end, "null")) {
+        sender[0] = '\0';
+        return 0;
+    }
+    return take(&p, end, "\"") && take_uuid(&p, end, sender) && take(&p, end, "\"") ? 0 : -1;
 }
 
 const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq)

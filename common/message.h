@@ -8,6 +8,7 @@
 #define CHAT_MESSAGE_H
 
 #include "db.h"
+#include "uuid.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -71,6 +72,18 @@ extern struct db_stmt msg_read_upto_stmt;
  * Returns a new reference or NULL when out of memory.
  */
 json_t *msg_row_to_json(const struct msg_row *m);
+
+/*
+ * Read id, seq and sender_id from a message's JSON text without parsing it
+ * into a tree. The text must be msg_row_to_json() dumped with JSON_COMPACT
+ * (what the Redis cache of recent messages holds): jansson keeps keys in
+ * insertion order, so it starts {"id":"<uuid>","conversation_id":"<uuid>",
+ * "seq":N,"sender_id":"<uuid>"|null and ends with '}'. sender is "" for a
+ * deleted sender. Returns 0, or -1 when the text has another shape (the
+ * caller then reads the database instead).
+ */
+int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long *seq,
+                  char sender[UUID_STR_LEN]);
 
 /* "sent" | "delivered" | "read" from the other members' lowest watermarks. */
 const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq);

@@ -10,7 +10,6 @@
  * check. Anything else falls back to the database and refills the cache.
  */
 #include "messages.h"
-#include "conversations.h"
 #include "events.h"
 #include "log.h"
 #include "message.h"
@@ -26,8 +25,10 @@
 
 /*
  * Meta row + page. Columns: member (bool), cursor seq (NULL if the cursor
- * is unknown), last_seq, watermarks json, then the message columns
- * (NULL when the page is empty).
+ * is unknown), last_seq, the lowest read watermark with its holder and the
+ * second lowest (NULL for a one-member conversation), the same for the
+ * delivered watermark, then the message columns (PAGE_COL_*, NULL when the
+ * page is empty or $5 is false: the cache will answer).
  */
 static struct db_stmt page_stmt = {
     .name = "msg_page",
@@ -38,22 +39,66 @@ static struct db_stmt page_stmt = {
         "    CASE WHEN $3::uuid IS NULL THEN 9223372036854775807"
         "         ELSE (SELECT seq FROM messages WHERE id = $3::uuid"
         "               AND conversation_id = $1) END AS cseq,"
-        "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq,"
-        "    (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"
-        "            greatest(w.delivered_seq, w.last_read_seq)))"
-        "       FROM conversation_members w WHERE w.conversation_id = $1) AS wm"
-        ") SELECT meta.member, meta.cseq, meta.last_seq, meta.wm,"
+        "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq"
+        "), wm AS ("
+        "  SELECT (array_agg(user_id ORDER BY rd, user_id))[1] AS ru,"
+        "    (array_agg(rd ORDER BY rd, user_id))[1] AS r1,"
+        "    (array_agg(rd ORDER BY rd, user_id))[2] AS r2,"
+        "    (array_agg(user_id ORDER BY dv, user_id))[1] AS du,"
+        "    (array_agg(dv ORDER BY dv, user_id))[1] AS d1,"
+        "    (array_agg(dv ORDER BY dv, user_id))[2] AS d2"
+        "  FROM (SELECT user_id, last_read_seq AS rd,"
+        "               greatest(delivered_seq, last_read_seq) AS dv"
+        "        FROM conversation_members WHERE conversation_id = $1) x"
+        ") SELECT meta.member, meta.cseq, meta.last_seq,"
+        "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2,"
         "   p.id, p.seq, p.sender_id, p.username, p.content, p.ts, p.client_message_id"
-        " FROM meta LEFT JOIN LATERAL ("
+        " FROM meta CROSS JOIN wm LEFT JOIN LATERAL ("
         "   SELECT m.id, m.seq, m.sender_id,"
         "          CASE WHEN u.deleted_at IS NULL THEN u.username END AS username,"
-        "          m.content, " MSG_TS(
-            "m.created_at") " AS ts, m.client_message_id"
-                            "   FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-                            "   WHERE meta.member AND m.conversation_id = $1 AND m.seq < meta.cseq"
-                            "   ORDER BY m.seq DESC LIMIT $4"
-                            " ) p ON true",
+        "          m.content, " MSG_TS("m.created_at") " AS ts, m.client_message_id"
+        "   FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+        "   WHERE meta.member AND $5::bool AND m.conversation_id = $1 AND m.seq < meta.cseq"
+        "   ORDER BY m.seq DESC LIMIT $4"
+        " ) p ON true",
 };
+enum { PAGE_COL_WM = 3, PAGE_COL_MSG = 9 };
+
+/*
+ * read_status of a message is the lowest watermark among the members other
+ * than its sender. Keeping the lowest, who holds it and the second lowest
+ * makes that one comparison per message instead of a scan of the members.
+ */
+struct page_wm {
+    char read_user[UUID_STR_LEN], dlv_user[UUID_STR_LEN];
+    long long read_min, read_next, dlv_min, dlv_next; /* _next < 0: nobody else */
+};
+
+static void page_wm_load(const PGresult *r, struct page_wm *wm)
+{
+    const char *v;
+    snprintf(wm->read_user, sizeof(wm->read_user), "%s", PQgetvalue(r, 0, PAGE_COL_WM));
+    wm->read_min = atoll(PQgetvalue(r, 0, PAGE_COL_WM + 1));
+    v = db_get(r, 0, PAGE_COL_WM + 2);
+    wm->read_next = v != NULL ? atoll(v) : -1;
+    snprintf(wm->dlv_user, sizeof(wm->dlv_user), "%s", PQgetvalue(r, 0, PAGE_COL_WM + 3));
+    wm->dlv_min = atoll(PQgetvalue(r, 0, PAGE_COL_WM + 4));
+    v = db_get(r, 0, PAGE_COL_WM + 5);
+    wm->dlv_next = v != NULL ? atoll(v) : -1;
+}
+
+static long long lowest_but(const char *holder, long long min, long long next, const char *sender)
+{
+    if (sender == NULL || strcmp(holder, sender) != 0)
+        return min;
+    return next < 0 ? 0 : next; /* nobody else: nothing read or delivered */
+}
+
+static const char *page_status(const struct page_wm *wm, long long seq, const char *sender)
+{
+    return msg_read_status(seq, lowest_but(wm->read_user, wm->read_min, wm->read_next, sender),
+                           lowest_but(wm->dlv_user, wm->dlv_min, wm->dlv_next, sender));
+}
 
 static int page_limit(struct http_req *req, int *limit)
 {
@@ -79,16 +124,6 @@ static bool query_true(struct http_req *req, const char *name)
            (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0 || strcmp(buf, "yes") == 0);
 }
 
-/* Set read_status on message m (sender's view) from the watermarks. */
-static void set_status(json_t *m, const json_t *wm)
-{
-    long long mr, md;
-    const char *sender = json_string_value(json_object_get(m, "sender_id"));
-    long long seq = json_integer_value(json_object_get(m, "seq"));
-    conv_min_watermarks(wm, sender, &mr, &md);
-    json_object_set_new(m, "read_status", json_string(msg_read_status(seq, mr, md)));
-}
-
 static json_t *page_body(json_t *msgs, bool has_more)
 {
     json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
@@ -97,51 +132,87 @@ static json_t *page_body(json_t *msgs, bool has_more)
                      has_more);
 }
 
+/* Append n bytes at *at; the caller sized the buffer. */
+static void put(char **at, const char *s, size_t n)
+{
+    memcpy(*at, s, n);
+    *at += n;
+}
+
 /*
- * Serve the first page from the cache when it holds exactly seqs
- * (last_seq - n + 1 .. last_seq), n = min(limit, last_seq). Returns the
- * body, or NULL when the cache cannot be trusted.
+ * The page as text from the cached entries r->element[0, 2, ...] (newest
+ * first), each with read_status added before its closing brace: the
+ * entries are already JSON, so the page is spliced instead of parsed and
+ * dumped again. Returns a malloc'd body, or NULL when an entry is not in
+ * the shape msg_text_scan() expects or is not the seq it must be.
  */
-static json_t *page_from_cache(struct http_req *req, const char *cid, int limit, long long last_seq,
-                               const json_t *wm)
+static char *page_splice(const redisReply *r, long long n, long long last_seq, bool has_more,
+                         const struct page_wm *wm, size_t *len)
+{
+    static const char head[] = "{\"messages\":[", status[] = ",\"read_status\":\"";
+    char id[UUID_STR_LEN], sender[UUID_STR_LEN], *body, *at;
+    size_t cap = sizeof(head) + 64 + UUID_STR_LEN;
+    long long seq;
+
+    for (long long i = 0; i < n; i++)
+        cap += r->element[2 * i]->len + sizeof(status) + 16;
+    body = malloc(cap);
+    if (body == NULL)
+        return NULL;
+    at = body;
+    put(&at, head, sizeof(head) - 1);
+    for (long long i = 0; i < n; i++) {
+        const redisReply *v = r->element[2 * i];
+        const char *st;
+        if (v->type != REDIS_REPLY_STRING ||
+            msg_text_scan(v->str, v->len, id, &seq, sender) != 0 || seq != last_seq - i) {
+            free(body);
+            return NULL;
+        }
+        st = page_status(wm, seq, sender[0] != '\0' ? sender : NULL);
+        if (i > 0)
+            put(&at, ",", 1);
+        put(&at, v->str, v->len - 1);
+        put(&at, status, sizeof(status) - 1);
+        put(&at, st, strlen(st));
+        put(&at, "\"}", 2);
+    }
+    /* id is now the oldest entry's: the cursor of the next page. */
+    at += has_more ? sprintf(at, "],\"next_cursor\":\"%s\",\"has_more\":true}", id)
+                   : sprintf(at, "],\"next_cursor\":null,\"has_more\":false}");
+    *len = (size_t)(at - body);
+    return body;
+}
+
+/*
+ * Answer the first page from the cache when it holds exactly seqs
+ * (last_seq - n + 1 .. last_seq), n = min(limit, last_seq). Returns 0 when
+ * answered, -1 when the cache cannot be trusted (nothing sent).
+ */
+static int page_from_cache(struct http_req *req, const char *cid, int limit, long long last_seq,
+                           const struct page_wm *wm)
 {
     long long n = last_seq < limit ? last_seq : limit, lo = last_seq - n + 1;
-    char key[EV_KEY_MAX], min[24], max[24];
+    char key[EV_KEY_MAX], min[24], max[24], *body = NULL;
     redisReply *r;
-    json_t *msgs = NULL;
+    size_t len;
 
     if (n == 0 || limit > EV_CACHE_SIZE)
-        return NULL;
+        return -1;
     ev_cache_key(cid, key);
     snprintf(min, sizeof(min), "%lld", lo);
     snprintf(max, sizeof(max), "%lld", last_seq);
     r = rds_cmd(&req->w->rds, "ZREVRANGEBYSCORE %s %s %s WITHSCORES", key, max, min);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n * 2)
-        goto out;
-    msgs = json_array();
-    for (long long i = 0; i < n; i++) {
-        redisReply *v = r->element[2 * i], *s = r->element[2 * i + 1];
-        json_t *m;
-        if (v->type != REDIS_REPLY_STRING || s->type != REDIS_REPLY_STRING ||
-            atoll(s->str) != last_seq - i)
-            goto bad;
-        m = json_loadb(v->str, v->len, 0, NULL);
-        if (m == NULL || json_integer_value(json_object_get(m, "seq")) != last_seq - i) {
-            json_decref(m);
-            goto bad;
-        }
-        set_status(m, wm);
-        json_array_append_new(msgs, m);
-    }
-    freeReplyObject(r);
-    return page_body(msgs, lo > 1);
-bad:
-    json_decref(msgs);
-    msgs = NULL;
-out:
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n * 2)
+        body = page_splice(r, n, last_seq, lo > 1, wm, &len);
     if (r != NULL)
         freeReplyObject(r);
-    return NULL;
+    if (body == NULL)
+        return -1;
+    http_header(req, "X-Cache: hit");
+    http_reply_raw(req, 200, "application/json; charset=utf-8", body, len);
+    free(body);
+    return 0;
 }
 
 /* Put the newest page (messages newest first) into the cache; best effort. */
@@ -192,16 +263,47 @@ static void cache_fill(struct http_req *req, const char *cid, const json_t *msgs
     }
 }
 
+/* Run the page statement; answers and returns NULL on error or non-member. */
+static PGresult *page_query(struct http_req *req, const char *cid, const char *cursor,
+                            int limit, bool rows)
+{
+    char lim[16];
+    const char *params[5];
+    enum db_err err;
+    PGresult *r;
+
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    params[0] = cid;
+    params[1] = req->user_id;
+    params[2] = cursor;
+    params[3] = lim;
+    params[4] = rows ? "true" : "false";
+    r = db_exec(&req->w->db, &page_stmt, 5, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return NULL;
+    }
+    if (PQgetvalue(r, 0, 0)[0] != 't') {
+        PQclear(r);
+        http_error(req, 404, "not_found", "conversation not found");
+        return NULL;
+    }
+    if (db_get(r, 0, 1) == NULL) {
+        PQclear(r);
+        http_error(req, 422, "validation_error", "cursor: not a message of this conversation");
+        return NULL;
+    }
+    return r;
+}
+
 void msg_page_reply(struct http_req *req, const char *cid)
 {
-    char cursor[HTTP_PARAM_LEN], lim[16];
-    const char *params[4];
+    char cursor[HTTP_PARAM_LEN];
     bool has_cursor = http_query(req, "cursor", cursor, sizeof(cursor)) && cursor[0] != '\0';
-    bool use_cache = query_true(req, "use_cache");
+    bool try_cache = query_true(req, "use_cache") && !has_cursor;
+    struct page_wm wm;
     int limit, n;
-    long long last_seq;
-    enum db_err err;
-    json_t *wm, *msgs, *body;
+    json_t *msgs;
     PGresult *r;
 
     if (page_limit(req, &limit) != 0)
@@ -210,63 +312,45 @@ void msg_page_reply(struct http_req *req, const char *cid)
         http_error(req, 422, "validation_error", "cursor: must be a message id (UUID)");
         return;
     }
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    params[0] = cid;
-    params[1] = req->user_id;
-    params[2] = has_cursor ? cursor : NULL;
-    params[3] = lim;
-    r = db_exec(&req->w->db, &page_stmt, 4, params, &err);
-    if (r == NULL) {
-        http_db_error(req, err);
+    /* With the cache, ask for the meta row only; the rows only on a miss. */
+    r = page_query(req, cid, has_cursor ? cursor : NULL, limit, !try_cache);
+    if (r == NULL)
         return;
-    }
-    if (PQgetvalue(r, 0, 0)[0] != 't') {
-        PQclear(r);
-        http_error(req, 404, "not_found", "conversation not found");
-        return;
-    }
-    if (db_get(r, 0, 1) == NULL) {
-        PQclear(r);
-        http_error(req, 422, "validation_error", "cursor: not a message of this conversation");
-        return;
-    }
-    last_seq = atoll(PQgetvalue(r, 0, 2));
-    wm = json_loads(PQgetvalue(r, 0, 3), 0, NULL);
-    if (wm == NULL)
-        wm = json_array();
-    if (use_cache && !has_cursor) {
-        body = page_from_cache(req, cid, limit, last_seq, wm);
-        if (body != NULL) {
-            http_header(req, "X-Cache: hit");
-            json_decref(wm);
+    if (try_cache) {
+        page_wm_load(r, &wm);
+        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, 2)), &wm) == 0) {
             PQclear(r);
-            http_reply(req, 200, body);
             return;
         }
+        PQclear(r);
         http_header(req, "X-Cache: miss");
+        r = page_query(req, cid, NULL, limit, true);
+        if (r == NULL)
+            return;
     }
+    page_wm_load(r, &wm);
     msgs = json_array();
-    n = db_get(r, 0, 4) == NULL ? 0 : PQntuples(r);
+    n = db_get(r, 0, PAGE_COL_MSG) == NULL ? 0 : PQntuples(r);
     for (int i = 0; i < n && i < limit; i++) {
         struct msg_row m = {
-            .id = db_get(r, i, 4),
+            .id = db_get(r, i, PAGE_COL_MSG),
             .conversation_id = cid,
-            .seq = atoll(PQgetvalue(r, i, 5)),
-            .sender_id = db_get(r, i, 6),
-            .sender_username = db_get(r, i, 7),
-            .content = db_get(r, i, 8),
-            .created_at = db_get(r, i, 9),
-            .client_message_id = db_get(r, i, 10),
+            .seq = atoll(PQgetvalue(r, i, PAGE_COL_MSG + 1)),
+            .sender_id = db_get(r, i, PAGE_COL_MSG + 2),
+            .sender_username = db_get(r, i, PAGE_COL_MSG + 3),
+            .content = db_get(r, i, PAGE_COL_MSG + 4),
+            .created_at = db_get(r, i, PAGE_COL_MSG + 5),
+            .client_message_id = db_get(r, i, PAGE_COL_MSG + 6),
         };
         json_t *o = msg_row_to_json(&m);
         if (o != NULL) {
-            set_status(o, wm);
+            json_object_set_new(o, "read_status",
+                                json_string(page_status(&wm, m.seq, m.sender_id)));
             json_array_append_new(msgs, o);
         }
     }
     PQclear(r);
-    json_decref(wm);
-    if (use_cache && !has_cursor)
+    if (try_cache)
         cache_fill(req, cid, msgs);
     http_reply(req, 200, page_body(msgs, n > limit));
 }

@@ -232,6 +232,32 @@ test('cached first page equals the database page exactly', async () => {
   }
 });
 
+test('read_status is the lowest watermark of the other members, cached page or not', async () => {
+  const a = await register(); const b = await register(); const c = await register();
+  const g = (await call('POST', '/conversations/group', { token: a.token, body: { type: 'group', name: 'w', participant_ids: [b.id, c.id] } })).json;
+  const send = async (u, content) => (await call('POST', `/conversations/${g.id}/messages`, { token: u.token, body: { content } })).json;
+  await send(a, 'm1'); await send(a, 'm2');
+  await call('POST', `/conversations/${g.id}/read`, { token: b.token });
+  await send(b, 'm3'); await send(c, 'm4');
+  const statuses = async (viewer, cache) => {
+    const r = await call('GET', `/conversations/${g.id}/messages${cache ? '?use_cache=true' : ''}`, { token: viewer.token });
+    assert.equal(r.status, 200, r.text);
+    if (cache) assert.equal(r.headers.get('x-cache'), 'hit');
+    return r.json.messages.map(m => `${m.content}:${m.read_status}`);
+  };
+  // read watermarks a=2 (own sends), b=3, c=4
+  for (const cache of [false, true]) {
+    assert.deepEqual(await statuses(a, cache), ['m4:sent', 'm3:sent', 'm2:read', 'm1:read']);
+  }
+  await call('POST', `/conversations/${g.id}/read`, { token: a.token });
+  // a=4, b=3 (the lowest, and m3's sender), c=4
+  for (const cache of [false, true]) {
+    for (const viewer of [a, b, c]) {
+      assert.deepEqual(await statuses(viewer, cache), ['m4:sent', 'm3:read', 'm2:read', 'm1:read']);
+    }
+  }
+});
+
 test('idempotent send by client_message_id and by Idempotency-Key', async () => {
   const a = await register(); const b = await register();
   const conv = (await call('POST', '/conversations/direct', { token: a.token, body: { other_user_id: b.id } })).json;

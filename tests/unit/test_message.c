@@ -105,6 +105,65 @@ static void test_read_status_from_watermarks(void **state)
     assert_string_equal(msg_read_status(5, 4, 4), "sent");
 }
 
+/* The scanner reads exactly what msg_row_to_json() dumps, for live and deleted senders. */
+static void test_text_scan_reads_dumped_messages(void **state)
+{
+    struct msg_row m = {
+        .id = "0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f",
+        .conversation_id = "0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa",
+        .seq = 1234567,
+        .sender_id = "0192f0c4-7d1e-7c3a-9b2f-bbbbbbbbbbbb",
+        .sender_username = "alice",
+        .content = "{\"id\":\"x\",\"sender_id\":null}",
+        .created_at = "2026-11-25T10:00:00.000000Z",
+    };
+    char id[UUID_STR_LEN], sender[UUID_STR_LEN], *text;
+    long long seq = 0;
+    json_t *o;
+    (void)state;
+
+    o = msg_row_to_json(&m);
+    text = json_dumps(o, JSON_COMPACT);
+    assert_int_equal(msg_text_scan(text, strlen(text), id, &seq, sender), 0);
+    assert_string_equal(id, m.id);
+    assert_int_equal(seq, m.seq);
+    assert_string_equal(sender, m.sender_id);
+    free(text);
+    json_decref(o);
+
+    m.sender_id = NULL;
+    m.sender_username = NULL;
+    o = msg_row_to_json(&m);
+    text = json_dumps(o, JSON_COMPACT);
+    assert_int_equal(msg_text_scan(text, strlen(text), id, &seq, sender), 0);
+    assert_string_equal(sender, "");
+    free(text);
+    json_decref(o);
+}
+
+static void test_text_scan_rejects_other_shapes(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "{}",
+        "{\"conversation_id\":\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"seq\":1,\"sender_id\":null}",
+        "{\"id\":\"not-a-uuid-not-a-uuid-not-a-uuid-xxxx\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":1,\"sender_id\":null}",
+        "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":\"1\",\"sender_id\":null}",
+        "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":1,\"sender_id\":null", /* no } */
+        "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":1,\"sender_id\":\"u1\"}",
+    };
+    char id[UUID_STR_LEN], sender[UUID_STR_LEN];
+    long long seq;
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(msg_text_scan(bad[i], strlen(bad[i]), id, &seq, sender), -1);
+}
+
 /* A redisReply array of four integers, as the rate-limit script returns. */
 static redisReply *reply4(long long a, long long b, long long c, long long d)
 {
@@ -221,6 +280,8 @@ int main(void)
         cmocka_unit_test(test_client_message_id_rules),
         cmocka_unit_test(test_message_json_shape),
         cmocka_unit_test(test_read_status_from_watermarks),
+        cmocka_unit_test(test_text_scan_reads_dumped_messages),
+        cmocka_unit_test(test_text_scan_rejects_other_shapes),
         cmocka_unit_test(test_ratelimit_within_limits),
         cmocka_unit_test(test_ratelimit_minute_exceeded),
         cmocka_unit_test(test_ratelimit_hour_exceeded),
