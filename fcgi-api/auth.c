@@ -10,7 +10,7 @@
 
 static struct db_stmt user_live_stmt = {
     .name = "auth_user_live",
-    .sql = "SELECT username FROM users WHERE id = $1 AND deleted_at IS NULL",
+    .sql = "SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL",
 };
 
 static struct db_stmt refresh_insert_stmt = {
@@ -25,14 +25,37 @@ static void unauthorized(struct http_req *req, const char *msg)
     http_error(req, 401, "unauthorized", "%s", msg);
 }
 
-int auth_authenticate(struct http_req *req)
+/* 0 live, 1 deleted (answered 401), -1 database error (answered). */
+static int user_gone(struct http_req *req)
+{
+    const char *params[1] = {req->user_id};
+    enum db_err err;
+    PGresult *r = db_exec(&req->w->db, &user_live_stmt, 1, params, &err);
+
+    if (r == NULL) {
+        http_db_error(req, err);
+        return -1;
+    }
+    if (!db_has_row(r)) {
+        PQclear(r);
+        unauthorized(req, "user no longer exists");
+        return 1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+void auth_not_found(struct http_req *req, const char *what)
+{
+    if (user_gone(req) == 0)
+        http_error(req, 404, "not_found", "%s not found", what);
+}
+
+int auth_authenticate(struct http_req *req, bool check_live)
 {
     const char *h = http_env(req, "HTTP_AUTHORIZATION");
     struct token_claims claims;
     enum token_status st;
-    const char *params[1];
-    enum db_err err;
-    PGresult *r;
 
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
         unauthorized(req, "missing bearer token");
@@ -46,21 +69,10 @@ int auth_authenticate(struct http_req *req)
         unauthorized(req, token_status_str(st));
         return -1;
     }
-    params[0] = claims.sub;
-    r = db_exec(&req->w->db, &user_live_stmt, 1, params, &err);
-    if (r == NULL) {
-        http_db_error(req, err);
-        return -1;
-    }
-    if (!db_has_row(r)) {
-        PQclear(r);
-        unauthorized(req, "user no longer exists");
-        return -1;
-    }
     memcpy(req->user_id, claims.sub, sizeof(req->user_id));
-    snprintf(req->username, sizeof(req->username), "%s", PQgetvalue(r, 0, 0));
+    if (check_live && user_gone(req) != 0)
+        return -1;
     req->authed = true;
-    PQclear(r);
     return 0;
 }
 

@@ -9,11 +9,19 @@
 
 /*
  * Authenticate the request from "Authorization: Bearer <jwt>". On success
- * fills req->user_id/username and returns 0. Otherwise answers 401 (or 503
- * when the database is down) and returns -1. A token of a deleted user is
- * rejected: the user row is checked on every call.
+ * fills req->user_id and returns 0. Otherwise answers 401 (or 503 when the
+ * database is down) and returns -1. With check_live, a token of a deleted
+ * user is rejected here (one query); without, the route must prove it
+ * itself (see R_LIVE_BY_MEMBERSHIP and auth_not_found()).
  */
-int auth_authenticate(struct http_req *req);
+int auth_authenticate(struct http_req *req, bool check_live);
+
+/*
+ * The not-a-member answer of an R_LIVE_BY_MEMBERSHIP route: 401 when the
+ * caller's user has been deleted since the token was issued, else 404
+ * "<what> not found".
+ */
+void auth_not_found(struct http_req *req, const char *what);
 
 /*
  * Issue an access token and a new refresh token for user_id. family is the

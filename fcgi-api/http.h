@@ -58,7 +58,6 @@ struct http_req {
     /* authentication */
     bool authed;
     char user_id[UUID_STR_LEN];
-    char username[80];
 
     /* response */
     int status;

@@ -10,6 +10,7 @@
  * check. Anything else falls back to the database and refills the cache.
  */
 #include "messages.h"
+#include "auth.h"
 #include "events.h"
 #include "log.h"
 #include "message.h"
@@ -285,7 +286,7 @@ static PGresult *page_query(struct http_req *req, const char *cid, const char *c
     }
     if (PQgetvalue(r, 0, 0)[0] != 't') {
         PQclear(r);
-        http_error(req, 404, "not_found", "conversation not found");
+        auth_not_found(req, "conversation");
         return NULL;
     }
     if (db_get(r, 0, 1) == NULL) {
@@ -422,7 +423,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
     }
     if (!db_has_row(r)) {
         PQclear(r);
-        http_error(req, 404, "not_found", "conversation not found");
+        auth_not_found(req, "conversation");
         return;
     }
     {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define A R_AUTH
+#define M R_LIVE_BY_MEMBERSHIP
 const struct route router_table[] = {
     {"GET", "/health", route_health, R_ROOT | R_NO_RL},
     {"GET", "/health", route_health, R_NO_RL},
@@ -34,8 +35,8 @@ const struct route router_table[] = {
     {"GET", "/conversations/messages/{message_id}/read-receipts", route_msg_receipts, A},
     {"POST", "/conversations/messages/{message_id}/read", route_msg_read, A | R_JSON_OPT},
     {"GET", "/conversations/{conversation_id}", route_conv_get, A},
-    {"GET", "/conversations/{conversation_id}/messages", route_msg_list, A},
-    {"POST", "/conversations/{conversation_id}/messages", route_msg_send, A | R_JSON},
+    {"GET", "/conversations/{conversation_id}/messages", route_msg_list, A | M},
+    {"POST", "/conversations/{conversation_id}/messages", route_msg_send, A | M | R_JSON},
     {"POST", "/conversations/{conversation_id}/read", route_conv_read, A | R_JSON_OPT},
     {"POST", "/conversations/{conversation_id}/typing", route_typing_set, A | R_JSON},
     {"GET", "/conversations/{conversation_id}/typing", route_typing_get, A},
@@ -192,7 +193,7 @@ void router_dispatch(struct http_req *req)
         }
         return;
     }
-    if ((r->flags & R_AUTH) && auth_authenticate(req) != 0)
+    if ((r->flags & R_AUTH) && auth_authenticate(req, !(r->flags & R_LIVE_BY_MEMBERSHIP)) != 0)
         return;
     if (!(r->flags & R_NO_RL) && rate_limit(req) != 0)
         return;

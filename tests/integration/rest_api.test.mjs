@@ -122,6 +122,10 @@ test('deleted user: tokens rejected, gone from lookups, messages stay readable',
   assert.equal(sent.status, 201);
   assert.equal((await call('DELETE', '/users/me', { token: a.token })).status, 204);
   assertError(await call('GET', '/users/me', { token: a.token }), 401);
+  // The message routes check liveness through membership; still 401, not 404.
+  assertError(await call('GET', `/conversations/${conv.id}/messages`, { token: a.token }), 401);
+  assertError(await call('GET', `/conversations/${conv.id}/messages?use_cache=true`, { token: a.token }), 401);
+  assertError(await call('POST', `/conversations/${conv.id}/messages`, { token: a.token, body: { content: 'ghost' } }), 401);
   assertError(await call('GET', `/users/${a.id}`, { token: b.token }), 404);
   assertError(await call('POST', '/auth/refresh', { body: { refresh_token: a.refresh_token } }), 401);
   const page = await call('GET', `/conversations/${conv.id}/messages`, { token: b.token });
