@@ -50,6 +50,9 @@ void db_close(struct db_conn *c);
 /* Connect if needed. Returns 0 when a usable connection exists. */
 int db_ensure(struct db_conn *c);
 
+/* Session settings every connection of ours gets (chat-api and gateway). */
+void db_session_setup(PGconn *pg);
+
 /*
  * Run a prepared statement with text parameters (NULL = SQL NULL). Returns
  * the result (caller PQclear()s) with *err = DB_OK, or NULL with *err set.

@@ -1,5 +1,6 @@
 /* pgq.c - see pgq.h. */
 #include "pgq.h"
+#include "db.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -80,6 +81,7 @@ static int pgq_connect(struct pgq *q)
         q->up = 0;
         return -1;
     }
+    db_session_setup(q->pg);
     PQsetnonblocking(q->pg, 1);
     q->poll = malloc(sizeof(*q->poll));
     if (q->poll == NULL || uv_poll_init_socket(q->loop, q->poll, PQsocket(q->pg)) != 0) {
