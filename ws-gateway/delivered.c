@@ -5,8 +5,12 @@
  * clients: conversation_members.delivered_seq moves up to it, which the
  * REST read_status ("delivered") reads. Rather than one UPDATE per frame,
  * marks are collected and written every DELIVERED_FLUSH_MS in one
- * statement (the highest seq per member wins).
+ * statement, one mark per member and conversation (the highest seq): under
+ * fan-out a member gets several messages per window, and each row update
+ * costs PostgreSQL a new row version (row updates were most of its CPU in
+ * the fan-out benchmark before marks were merged).
  */
+#include "events.h"
 #include "gw.h"
 #include "log.h"
 
@@ -15,17 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DELIVERED_FLUSH_MS 200
-#define DELIVERED_MAX 4096
+#define DELIVERED_FLUSH_MS 500
+#define DELIVERED_MAX 16384
+#define MARK_BUCKETS 8192
 
 struct mark {
     char conv[UUID_STR_LEN];
     char user[UUID_STR_LEN];
     long long seq;
+    int next; /* index + 1 of the next mark in the bucket, 0 = none */
 };
 
 static struct mark marks[DELIVERED_MAX];
 static int nmarks;
+static int heads[MARK_BUCKETS]; /* index + 1 of the first mark, 0 = none */
 static uv_timer_t flush_timer;
 static bool timer_ready;
 
@@ -82,6 +89,7 @@ void gw_delivered_flush(void)
     free(users);
     free(seqs);
     nmarks = 0;
+    memset(heads, 0, sizeof(heads));
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -96,20 +104,25 @@ void gw_delivered(const char *conv_id, const char *user_id, long long seq)
         uv_timer_init(&G.loop, &flush_timer);
         timer_ready = true;
     }
-    for (int i = nmarks - 1; i >= 0 && i >= nmarks - 64; i--) {
-        /* the same member usually gets several messages in a row */
-        if (strcmp(marks[i].conv, conv_id) == 0 && strcmp(marks[i].user, user_id) == 0) {
-            if (seq > marks[i].seq)
-                marks[i].seq = seq;
+    unsigned b = (ev_hash(conv_id) * 31u + ev_hash(user_id)) % MARK_BUCKETS;
+    struct mark *m;
+
+    for (int i = heads[b]; i != 0; i = marks[i - 1].next) {
+        m = &marks[i - 1];
+        if (strcmp(m->user, user_id) == 0 && strcmp(m->conv, conv_id) == 0) {
+            if (seq > m->seq)
+                m->seq = seq;
             return;
         }
     }
     if (nmarks == DELIVERED_MAX)
         gw_delivered_flush();
-    snprintf(marks[nmarks].conv, UUID_STR_LEN, "%s", conv_id);
-    snprintf(marks[nmarks].user, UUID_STR_LEN, "%s", user_id);
-    marks[nmarks].seq = seq;
-    nmarks++;
+    m = &marks[nmarks];
+    snprintf(m->conv, UUID_STR_LEN, "%s", conv_id);
+    snprintf(m->user, UUID_STR_LEN, "%s", user_id);
+    m->seq = seq;
+    m->next = heads[b];
+    heads[b] = ++nmarks;
     if (!uv_is_active((uv_handle_t *)&flush_timer))
         uv_timer_start(&flush_timer, on_flush_timer, DELIVERED_FLUSH_MS, 0);
 }

@@ -70,13 +70,38 @@ static void on_left(void *reply, void *arg)
     free(x);
 }
 
-static int local_sockets(const char *user_id)
+/*
+ * Authorised sockets per user on this gateway: connects and disconnects
+ * look the user up in a hash instead of scanning every socket (a scan made
+ * a connect storm quadratic).
+ */
+struct local_user {
+    struct local_user *next;
+    int sockets;
+    char id[UUID_STR_LEN];
+};
+static struct local_user *users[GW_BUCKETS];
+
+/* Add delta to the user's socket count; returns the new count. */
+static int local_sockets_add(const char *user_id, int delta)
 {
-    int n = 0;
-    for (struct gw_conn *c = G.conns; c != NULL; c = c->next)
-        if (c->authorized && c->wsi != NULL && strcmp(c->user_id, user_id) == 0)
-            n++;
-    return n;
+    struct local_user **p = &users[ev_hash(user_id) % GW_BUCKETS], *u;
+
+    while (*p != NULL && strcmp((*p)->id, user_id) != 0)
+        p = &(*p)->next;
+    u = *p;
+    if (u == NULL) {
+        if (delta <= 0 || (u = calloc(1, sizeof(*u))) == NULL)
+            return delta > 0 ? delta : 0;
+        snprintf(u->id, sizeof(u->id), "%s", user_id);
+        *p = u;
+    }
+    u->sockets += delta;
+    if (u->sockets > 0)
+        return u->sockets;
+    *p = u->next;
+    free(u);
+    return 0;
 }
 
 static void vouch(const char *user_id)
@@ -100,7 +125,7 @@ void gw_presence_join(struct gw_conn *c)
     char(*ids)[UUID_STR_LEN];
 
     vouch(c->user_id);
-    if (local_sockets(c->user_id) > 1)
+    if (local_sockets_add(c->user_id, 1) > 1)
         return; /* this gateway already announced the user */
     ids = sub_ids(c, &n);
     if (ids != NULL)
@@ -116,7 +141,7 @@ void gw_presence_leave(struct gw_conn *c)
 
     struct leave_ctx *x;
 
-    if (local_sockets(c->user_id) > 0 || (x = calloc(1, sizeof(*x))) == NULL)
+    if (local_sockets_add(c->user_id, -1) > 0 || (x = calloc(1, sizeof(*x))) == NULL)
         return;
     snprintf(x->user_id, sizeof(x->user_id), "%s", c->user_id);
     x->convs = sub_ids(c, &x->n);
@@ -128,27 +153,11 @@ void gw_presence_leave(struct gw_conn *c)
     }
 }
 
-static int cmp_ids(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Vouch once for every user with a live socket here (sorted, so O(n log n)). */
+/* Vouch once for every user with a live socket here. */
 void gw_presence_heartbeat(uv_timer_t *t)
 {
-    const char **ids;
-    int n = 0;
-
     (void)t;
-    ids = malloc((size_t)(G.nconns > 0 ? G.nconns : 1) * sizeof(*ids));
-    if (ids == NULL)
-        return;
-    for (struct gw_conn *c = G.conns; c != NULL; c = c->next)
-        if (c->authorized && c->wsi != NULL && n < G.nconns)
-            ids[n++] = c->user_id;
-    qsort(ids, (size_t)n, sizeof(*ids), cmp_ids);
-    for (int i = 0; i < n; i++)
-        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
-            vouch(ids[i]);
-    free(ids);
+    for (int i = 0; i < GW_BUCKETS; i++)
+        for (struct local_user *u = users[i]; u != NULL; u = u->next)
+            vouch(u->id);
 }
