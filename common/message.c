@@ -4,9 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct db_stmt msg_send_stmt = {
-    .name = "msg_send",
-    .sql = "WITH mem AS ("
+const char msg_send_sql[] = "WITH mem AS ("
            "  SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3"
            "), prior AS ("
            "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content FROM messages m"
@@ -34,8 +32,54 @@ struct db_stmt msg_send_stmt = {
                                "       u.username, r.fresh "
                                "FROM (SELECT ins.*, true AS fresh FROM ins"
                                "      UNION ALL SELECT prior.*, false FROM prior) r"
-                               " CROSS JOIN (SELECT username FROM users WHERE id = $3) u",
-};
+                               " CROSS JOIN (SELECT username FROM users WHERE id = $3) u";
+
+struct db_stmt msg_send_stmt = {.name = "msg_send", .sql = msg_send_sql};
+
+const char msg_send_many_sql[] =
+    "WITH input AS ("
+    "  SELECT t.cid, t.id, t.sender, t.content, t.cmid, t.ord"
+    "  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])"
+    "       WITH ORDINALITY AS t(cid, id, sender, content, cmid, ord)"
+    "), ok AS ("
+    "  SELECT i.* FROM input i WHERE EXISTS (SELECT 1 FROM conversation_members m"
+    "    WHERE m.conversation_id = i.cid AND m.user_id = i.sender)"
+    "), prior AS ("
+    "  SELECT o.ord, m.id, m.seq, m.created_at, m.client_message_id, m.content"
+    "  FROM ok o JOIN messages m ON m.conversation_id = o.cid AND m.sender_id = o.sender"
+    "   AND m.client_message_id = o.cmid"
+    "), fresh AS ("
+    "  SELECT o.*, row_number() OVER (PARTITION BY o.cid ORDER BY o.ord) AS k"
+    "  FROM ok o WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.ord = o.ord)"
+    "), counts AS ("
+    "  SELECT cid, count(*) AS n FROM fresh GROUP BY cid"
+    "), bump AS ("
+    "  UPDATE conversations c SET last_seq = c.last_seq + counts.n, last_message_at = now(),"
+    "         updated_at = now()"
+    "  FROM counts WHERE c.id = counts.cid"
+    "  RETURNING c.id, c.last_seq - counts.n AS base"
+    "), ins AS ("
+    "  INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id)"
+    "  SELECT f.id, f.cid, b.base + f.k, f.sender, f.content, f.cmid"
+    "  FROM fresh f JOIN bump b ON b.id = f.cid"
+    "  RETURNING id, seq, created_at, client_message_id, content"
+    "), own AS ("
+    "  UPDATE conversation_members m SET"
+    "    last_read_seq = greatest(m.last_read_seq, s.seq), last_read_at = now(),"
+    "    delivered_seq = greatest(m.delivered_seq, s.seq)"
+    "  FROM (SELECT f.cid, f.sender, max(b.base + f.k) AS seq"
+    "        FROM fresh f JOIN bump b ON b.id = f.cid GROUP BY f.cid, f.sender) s"
+    "  WHERE m.conversation_id = s.cid AND m.user_id = s.sender"
+    ") "
+    "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"
+    "       u.username, r.fresh "
+    "FROM input i LEFT JOIN ("
+    "  SELECT f.ord, ins.id, ins.seq, ins.created_at, ins.client_message_id, ins.content,"
+    "         true AS fresh FROM fresh f JOIN ins ON ins.id = f.id"
+    "  UNION ALL SELECT p.ord, p.id, p.seq, p.created_at, p.client_message_id, p.content, false"
+    "  FROM prior p) r ON r.ord = i.ord"
+    " LEFT JOIN users u ON u.id = i.sender AND r.id IS NOT NULL"
+    " ORDER BY i.ord";
 
 struct db_stmt msg_read_upto_stmt = {
     .name = "conv_read",

@@ -47,6 +47,7 @@ bool msg_client_id_valid(const char *id);
  * whole statement rolls back (no sequence number is lost); run it again.
  */
 extern struct db_stmt msg_send_stmt;
+extern const char msg_send_sql[]; /* its text */
 enum {
     MSG_SEND_COL_ID,
     MSG_SEND_COL_SEQ,
@@ -56,6 +57,16 @@ enum {
     MSG_SEND_COL_USERNAME,
     MSG_SEND_COL_FRESH
 };
+
+/*
+ * The send statement for several messages in one transaction: the same
+ * five parameters as arrays (element k of each is message k), one row per
+ * message in input order with msg_send_stmt's columns, all NULL where
+ * msg_send_stmt would return no row. Messages of one conversation get
+ * consecutive seqs in input order. A duplicate client id (within the batch
+ * or concurrent) fails the whole statement: run the messages one by one.
+ */
+extern const char msg_send_many_sql[];
 
 /*
  * Move the reader's watermark: $1 conversation_id, $2 user_id, $3 message

@@ -3,6 +3,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +11,13 @@
  * tens of thousands, yet bounded. */
 #define PGQ_MAX_JOBS 65536
 
+/* Parameter text per batched statement, at most. */
+#define PGQ_BATCH_BYTES (1 << 20)
+
 struct pgq_job {
-    char *sql;
+    char *sql;                    /* NULL for a batch job: batch->sql */
+    const struct pgq_batch *batch; /* NULL: never batched */
+    bool solo;                    /* its batch failed: runs alone */
     int n;
     char *params[PGQ_MAX_PARAMS];
     pgq_cb cb;
@@ -25,7 +31,9 @@ struct pgq {
     PGconn *pg;
     uv_poll_t *poll; /* per connection: closing is asynchronous */
     uv_timer_t retry;
-    struct pgq_job *head, *tail, *running;
+    struct pgq_job *head, *tail;
+    struct pgq_job *running; /* the job, or the chain of a batch, in flight */
+    int nrunning;
     PGresult *last; /* result of the running job, delivered at its end */
     int njobs;
     int up;
@@ -60,13 +68,18 @@ static void pgq_drop(struct pgq *q, const char *why)
     }
     q->up = 0;
     if (q->running != NULL) {
-        struct pgq_job *j = q->running;
+        struct pgq_job *chain = q->running;
         q->running = NULL;
+        q->nrunning = 0;
         PQclear(q->last);
         q->last = NULL;
-        j->cb(NULL, j->arg);
-        job_free(j);
-        q->njobs--;
+        while (chain != NULL) {
+            struct pgq_job *j = chain;
+            chain = j->next;
+            j->cb(NULL, j->arg);
+            job_free(j);
+            q->njobs--;
+        }
     }
 }
 
@@ -97,6 +110,49 @@ static int pgq_connect(struct pgq *q)
     return 0;
 }
 
+/* Row i of a batch result as a result of its own (no row when its first column is NULL). */
+static PGresult *batch_row(const PGresult *res, int i)
+{
+    PGresult *one = PQcopyResult(res, PG_COPYRES_ATTRS);
+    if (one == NULL || PQgetisnull(res, i, 0))
+        return one;
+    for (int c = 0; c < PQnfields(res); c++) {
+        bool null = PQgetisnull(res, i, c);
+        if (!PQsetvalue(one, 0, c, null ? NULL : PQgetvalue(res, i, c),
+                        null ? -1 : PQgetlength(res, i, c))) {
+            PQclear(one);
+            return NULL;
+        }
+    }
+    return one;
+}
+
+/* Hand each of the k chained jobs its row, or put them back to run alone. */
+static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresult *res)
+{
+    if (res == NULL || PQntuples(res) != k || PQnfields(res) < 1) {
+        struct pgq_job *last = chain;
+        for (struct pgq_job *j = chain; j != NULL; j = j->next) {
+            j->solo = true;
+            last = j;
+        }
+        last->next = q->head;
+        q->head = chain;
+        if (q->tail == NULL)
+            q->tail = last;
+        return;
+    }
+    for (int i = 0; chain != NULL; i++) {
+        struct pgq_job *j = chain;
+        PGresult *one = batch_row(res, i);
+        chain = j->next;
+        j->cb(one, j->arg);
+        PQclear(one);
+        job_free(j);
+        q->njobs--;
+    }
+}
+
 /* Deliver the running job's result once libpq has no more. */
 static void pgq_read(struct pgq *q)
 {
@@ -113,16 +169,22 @@ static void pgq_read(struct pgq *q)
         }
         {
             struct pgq_job *j = q->running;
+            int k = q->nrunning;
             ExecStatusType st = q->last ? PQresultStatus(q->last) : PGRES_FATAL_ERROR;
             PGresult *res = (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) ? q->last : NULL;
             if (res == NULL && q->last != NULL)
                 log_warn(NULL, "gateway query failed: %s", PQresultErrorMessage(q->last));
             q->running = NULL;
-            j->cb(res, j->arg);
+            q->nrunning = 0;
+            if (k > 1) {
+                batch_done(q, j, k, res);
+            } else {
+                j->cb(res, j->arg);
+                job_free(j);
+                q->njobs--;
+            }
             PQclear(q->last);
             q->last = NULL;
-            job_free(j);
-            q->njobs--;
         }
     }
     if (PQstatus(q->pg) != CONNECTION_OK)
@@ -176,6 +238,93 @@ static void pgq_fail_queued(struct pgq *q)
     }
 }
 
+/* Array literal {"v1",NULL,...} of parameter i of the chain from j; malloc'd. */
+static char *array_param(const struct pgq_job *j, int i)
+{
+    size_t cap = 3, at = 0;
+    char *s;
+
+    for (const struct pgq_job *x = j; x != NULL; x = x->next)
+        cap += (x->params[i] ? 2 * strlen(x->params[i]) + 2 : 4) + 1;
+    if ((s = malloc(cap)) == NULL)
+        return NULL;
+    s[at++] = '{';
+    for (const struct pgq_job *x = j; x != NULL; x = x->next) {
+        const char *v = x->params[i];
+        if (x != j)
+            s[at++] = ',';
+        if (v == NULL) {
+            memcpy(s + at, "NULL", 4);
+            at += 4;
+            continue;
+        }
+        s[at++] = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                s[at++] = '\\';
+            s[at++] = *v;
+        }
+        s[at++] = '"';
+    }
+    s[at++] = '}';
+    s[at] = '\0';
+    return s;
+}
+
+/*
+ * Start the queued jobs of the head's batch as one statement when there
+ * are two or more. Returns true when it started (or dropped) something.
+ */
+static bool batch_start(struct pgq *q)
+{
+    struct pgq_job *first = q->head, *last = first;
+    char *arrays[PGQ_MAX_PARAMS] = {0};
+    size_t bytes = 0;
+    int k = 0, rc, n = first->n;
+    bool ok = true;
+
+    if (first->batch == NULL || first->solo)
+        return false;
+    for (struct pgq_job *j = first; j != NULL && j->batch == first->batch && !j->solo &&
+                                    k < first->batch->max && bytes < PGQ_BATCH_BYTES;
+         j = j->next) {
+        for (int i = 0; i < j->n; i++)
+            bytes += j->params[i] ? strlen(j->params[i]) : 0;
+        last = j;
+        k++;
+    }
+    if (k < 2)
+        return false;
+    /* Cut the chain so the literals stop at the batch's last job. */
+    q->head = last->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    last->next = NULL;
+    for (int i = 0; i < n && ok; i++)
+        ok = (arrays[i] = array_param(first, i)) != NULL;
+    q->running = first;
+    q->nrunning = k;
+    if (!ok) {
+        for (int i = 0; i < n; i++)
+            free(arrays[i]);
+        batch_done(q, first, k, NULL); /* out of memory: back to run alone */
+        q->running = NULL;
+        q->nrunning = 0;
+        return false;
+    }
+    rc = PQsendQueryParams(q->pg, first->batch->many_sql, n, NULL, (const char *const *)arrays,
+                           NULL, NULL, 0);
+    for (int i = 0; i < n; i++)
+        free(arrays[i]);
+    if (rc == 0) {
+        pgq_drop(q, PQerrorMessage(q->pg));
+        return true;
+    }
+    if (PQflush(q->pg) == 1)
+        uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
+    return true;
+}
+
 /* Start the next job if the connection is idle. */
 static void pgq_pump(struct pgq *q)
 {
@@ -187,17 +336,20 @@ static void pgq_pump(struct pgq *q)
         pgq_fail_queued(q);
         return;
     }
+    if (batch_start(q))
+        return;
     j = q->head;
     q->head = j->next;
     if (q->head == NULL)
         q->tail = NULL;
-    if (PQsendQueryParams(q->pg, j->sql, j->n, NULL, (const char *const *)j->params, NULL, NULL,
-                          0) == 0) {
-        q->running = j;
+    j->next = NULL;
+    q->running = j;
+    q->nrunning = 1;
+    if (PQsendQueryParams(q->pg, j->sql ? j->sql : j->batch->sql, j->n, NULL,
+                          (const char *const *)j->params, NULL, NULL, 0) == 0) {
         pgq_drop(q, PQerrorMessage(q->pg));
         return;
     }
-    q->running = j;
     if (PQflush(q->pg) == 1)
         uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
 }
@@ -222,16 +374,10 @@ int pgq_is_up(const struct pgq *q)
     return q->up;
 }
 
-int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb, void *arg)
+/* Fill j (sql already set by the caller), append it and start it if idle. */
+static int enqueue(struct pgq *q, struct pgq_job *j, int n, const char *const *params, pgq_cb cb,
+                   void *arg)
 {
-    struct pgq_job *j;
-
-    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
-        return -1;
-    j = calloc(1, sizeof(*j));
-    if (j == NULL)
-        return -1;
-    j->sql = strdup(sql);
     j->n = n;
     for (int i = 0; i < n; i++)
         j->params[i] = params[i] ? strdup(params[i]) : NULL;
@@ -245,6 +391,34 @@ int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, p
     q->njobs++;
     pgq_pump(q);
     return 0;
+}
+
+int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb, void *arg)
+{
+    struct pgq_job *j;
+
+    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
+        return -1;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL || (j->sql = strdup(sql)) == NULL) {
+        free(j);
+        return -1;
+    }
+    return enqueue(q, j, n, params, cb, arg);
+}
+
+int pgq_exec_batched(struct pgq *q, const struct pgq_batch *b, int n, const char *const *params,
+                     pgq_cb cb, void *arg)
+{
+    struct pgq_job *j;
+
+    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
+        return -1;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        return -1;
+    j->batch = b;
+    return enqueue(q, j, n, params, cb, arg);
 }
 
 void pgq_free(struct pgq *q)

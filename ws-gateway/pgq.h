@@ -26,6 +26,26 @@ void pgq_free(struct pgq *q);
 int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb,
              void *arg);
 
+/*
+ * A statement whose queued jobs may run together. A job runs alone as sql;
+ * two or more consecutive queued jobs of the same batch run as many_sql,
+ * whose parameter i is the array literal of the jobs' parameters i and
+ * which returns one row per job in job order (the job's row; a NULL first
+ * column stands for "no row"). Each job's callback still gets its own
+ * result with sql's columns. When many_sql fails, the jobs run again one
+ * by one, so a batch never turns one bad job into several failures.
+ * Batches form by themselves: jobs that queue behind a running statement
+ * leave together in the next one, so one commit serves many.
+ */
+struct pgq_batch {
+    const char *sql;
+    const char *many_sql;
+    int max; /* jobs per statement */
+};
+
+int pgq_exec_batched(struct pgq *q, const struct pgq_batch *b, int n, const char *const *params,
+                     pgq_cb cb, void *arg);
+
 /* True when the database answered last time we tried. */
 int pgq_is_up(const struct pgq *q);
 

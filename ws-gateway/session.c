@@ -345,11 +345,23 @@ out:
     send_ctx_free(s);
 }
 
+/*
+ * Sends queued behind a running statement on their connection are stored
+ * together: one transaction, one commit for up to 256 messages (the
+ * database's per-commit cost bounded WebSocket ingest and fan-out). Each
+ * is still acknowledged only after that commit.
+ */
+static const struct pgq_batch send_batch = {
+    .sql = msg_send_sql,
+    .many_sql = msg_send_many_sql,
+    .max = 256,
+};
+
 static void send_insert(struct send_ctx *s)
 {
     const char *params[5] = {s->conv_id, s->id, s->c->user_id, s->content, s->client_id};
     s->c->refs++;
-    if (pgq_exec(gw_pg(s->conv_id), msg_send_stmt.sql, 5, params, on_sent, s) != 0) {
+    if (pgq_exec_batched(gw_pg(s->conv_id), &send_batch, 5, params, on_sent, s) != 0) {
         s->c->refs--;
         send_error(s->c, "unavailable", "the gateway is overloaded, retry", 1);
         send_ctx_free(s);

@@ -289,6 +289,49 @@ test('one socket for all conversations: events carry conversation_id, sends name
   await all.close();
 });
 
+test('a burst of WS sends (stored in batches) is acked once each, gap-free and in order', async () => {
+  const a = await user(); const b = await user(); const c = await user(); const x = await user();
+  const ab = await direct(a, b); const ac = await direct(a, c); const xb = await direct(x, b);
+  const all = client(`${GW1}/api/v1/ws?token=${a.token}`);
+  await all.opened;
+  await sleep(300);
+  const N = 300;
+  for (let i = 0; i < N; i++) {
+    all.send({ type: 'message', conversation_id: i % 2 ? ab : ac, content: `b${i}`, client_message_id: `cm-${i}` });
+    if (i === 150) {
+      all.send({ type: 'message', conversation_id: xb, content: 'not mine' }); // not a member
+      all.send({ type: 'message', conversation_id: ab, content: 'b5 again', client_message_id: 'cm-5' }); // retry of cm-5
+    }
+  }
+  const deadline = Date.now() + 15000;
+  while (all.events.filter(e => e.type === 'ack').length < N + 1 && Date.now() < deadline) await sleep(50);
+  const acks = all.events.filter(e => e.type === 'ack');
+  assert.equal(acks.length, N + 1);
+  assert.equal(all.events.filter(e => e.type === 'error' && e.code === 'not_found').length, 1);
+  const byCid = {};
+  for (const k of acks) (byCid[k.conversation_id] ||= []).push(k);
+  const first5 = acks.filter(k => k.client_message_id === 'cm-5');
+  assert.equal(first5.length, 2);
+  assert.equal(first5[0].id, first5[1].id); // the retry returns the stored message
+  for (const cid of [ab, ac]) {
+    const fresh = byCid[cid].filter((k, i, arr) => arr.findIndex(o => o.id === k.id) === i);
+    assert.deepEqual(fresh.map(k => k.seq), Array.from({ length: N / 2 }, (_, i) => i + 1));
+    // seq order is send order: client ids count up.
+    const n = fresh.map(k => Number(k.client_message_id.slice(3)));
+    for (let i = 1; i < n.length; i++) assert.ok(n[i] > n[i - 1]);
+  }
+  // The database holds exactly those messages, contents matching their ack.
+  let page = await api('GET', `/conversations/${ab}/messages?limit=100`, null, b.token);
+  const stored = page.json.messages;
+  page = await api('GET', `/conversations/${ab}/messages?limit=100&cursor=${page.json.next_cursor}`, null, b.token);
+  stored.push(...page.json.messages);
+  assert.equal(stored.length, N / 2);
+  const ackById = new Map(acks.map(k => [k.id, k]));
+  for (const m of stored) assert.equal(`cm-${m.content.slice(1)}`, ackById.get(m.id).client_message_id);
+  assert.equal((await api('GET', `/conversations/${xb}/messages`, null, b.token)).json.messages.length, 0);
+  await all.close();
+});
+
 test('delivery to a socket advances the delivered watermark (read_status "delivered")', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
