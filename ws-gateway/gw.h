@@ -62,8 +62,8 @@ struct gw {
     struct chat_config cfg;
     uv_loop_t loop;
     struct lws_context *lws;
-    struct pgq *pg; /* == pgs[0]: watermarks, health */
-    struct pgq *pgs[GW_PG_MAX];
+    struct pgq *pg;              /* background writes (watermarks), health */
+    struct pgq *pgs[GW_PG_MAX]; /* DB_POOL_SIZE links for sends and reads */
     int npg;
     unsigned pg_next;
     struct rlink *cmd, *sub;

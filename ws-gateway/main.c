@@ -39,6 +39,7 @@ static void on_stop_timer(uv_timer_t *t)
     rlink_close(G.sub);
     for (int i = 0; i < G.npg; i++)
         pgq_free(G.pgs[i]);
+    pgq_free(G.pg);
     lws_context_destroy(G.lws);
     G.lws = NULL;
 }
@@ -127,12 +128,17 @@ int main(int argc, char **argv)
     G.npg = G.cfg.db_pool_size < GW_PG_MAX ? G.cfg.db_pool_size : GW_PG_MAX;
     for (int i = 0; i < G.npg; i++)
         if ((G.pgs[i] = pgq_new(&G.loop, G.cfg.database_url)) == NULL)
-            G.npg = i; /* G.pg below stays NULL if the first one failed */
-    G.pg = G.pgs[0];
+            G.npg = i;
+    /*
+     * Background writes (delivered watermarks: thousands of rows every
+     * flush under fan-out) get a connection of their own, so sends never
+     * queue behind them.
+     */
+    G.pg = pgq_new(&G.loop, G.cfg.database_url);
     G.cmd = rlink_new(&G.loop, &G.cfg, "cmd", 3000, NULL, NULL);
     gw_stream_start();
     G.sub = rlink_new(&G.loop, &G.cfg, "stream", 10000, gw_on_sub_link, NULL);
-    if (G.pg == NULL || G.cmd == NULL || G.sub == NULL || start_lws() != 0) {
+    if (G.pg == NULL || G.npg == 0 || G.cmd == NULL || G.sub == NULL || start_lws() != 0) {
         log_error(NULL, "cannot start the gateway on %s:%d", G.cfg.ws_host, G.cfg.ws_port);
         goto out;
     }
@@ -148,6 +154,7 @@ out:
     uv_loop_close(&G.loop);
     for (int i = 0; i < G.npg; i++)
         free(G.pgs[i]);
+    free(G.pg);
     free(G.stream_ids);
     log_info(NULL, "chat-gateway stopped");
     cfg_free(&G.cfg);
