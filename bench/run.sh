@@ -21,6 +21,10 @@ while [ $# -gt 0 ]; do
 done
 VAR=$ROOT/var/bench
 OUT=$VAR/results.jsonl
+# Under `make test` the test stack's settings are exported (scripts/stack.sh
+# env); the servers and psql below must use the bench stack's own instead.
+unset DATABASE_URL REDIS_URL CHAT_BASE_URL CHAT_WS_URL CHAT_STRICT_BASE_URL CHAT_STRICT_WS_URL \
+    CHAT_ENV_FILE CHAT_STACK CHAT_VAR_DIR CHAT_API_BIN CHAT_GATEWAY_BIN CHAT_GATEWAY_PORTS
 
 if [ -z "$BUILD" ]; then
     BUILD=$ROOT/build-bench
