@@ -238,18 +238,20 @@ static void pgq_fail_queued(struct pgq *q)
     }
 }
 
-/* Array literal {"v1",NULL,...} of parameter i of the chain from j; malloc'd. */
-static char *array_param(const struct pgq_job *j, int i)
+/* Array literal {"v1",NULL,...} of parameter i of the k jobs from j; malloc'd. */
+static char *array_param(const struct pgq_job *j, int k, int i)
 {
+    const struct pgq_job *x = j;
     size_t cap = 3, at = 0;
     char *s;
 
-    for (const struct pgq_job *x = j; x != NULL; x = x->next)
+    for (int m = 0; m < k; m++, x = x->next)
         cap += (x->params[i] ? 2 * strlen(x->params[i]) + 2 : 4) + 1;
     if ((s = malloc(cap)) == NULL)
         return NULL;
     s[at++] = '{';
-    for (const struct pgq_job *x = j; x != NULL; x = x->next) {
+    x = j;
+    for (int m = 0; m < k; m++, x = x->next) {
         const char *v = x->params[i];
         if (x != j)
             s[at++] = ',';
@@ -295,23 +297,19 @@ static bool batch_start(struct pgq *q)
     }
     if (k < 2)
         return false;
-    /* Cut the chain so the literals stop at the batch's last job. */
+    for (int i = 0; i < n && ok; i++)
+        ok = (arrays[i] = array_param(first, k, i)) != NULL;
+    if (!ok) { /* out of memory: the head runs alone this time */
+        for (int i = 0; i < n; i++)
+            free(arrays[i]);
+        return false;
+    }
     q->head = last->next;
     if (q->head == NULL)
         q->tail = NULL;
     last->next = NULL;
-    for (int i = 0; i < n && ok; i++)
-        ok = (arrays[i] = array_param(first, i)) != NULL;
     q->running = first;
     q->nrunning = k;
-    if (!ok) {
-        for (int i = 0; i < n; i++)
-            free(arrays[i]);
-        batch_done(q, first, k, NULL); /* out of memory: back to run alone */
-        q->running = NULL;
-        q->nrunning = 0;
-        return false;
-    }
     rc = PQsendQueryParams(q->pg, first->batch->many_sql, n, NULL, (const char *const *)arrays,
                            NULL, NULL, 0);
     for (int i = 0; i < n; i++)
@@ -393,13 +391,18 @@ static int enqueue(struct pgq *q, struct pgq_job *j, int n, const char *const *p
     return 0;
 }
 
+/* A new job, or NULL when the queue is full or n is too large. */
+static struct pgq_job *job_new(const struct pgq *q, int n)
+{
+    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
+        return NULL;
+    return calloc(1, sizeof(struct pgq_job));
+}
+
 int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb, void *arg)
 {
-    struct pgq_job *j;
+    struct pgq_job *j = job_new(q, n);
 
-    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
-        return -1;
-    j = calloc(1, sizeof(*j));
     if (j == NULL || (j->sql = strdup(sql)) == NULL) {
         free(j);
         return -1;
@@ -410,11 +413,8 @@ int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, p
 int pgq_exec_batched(struct pgq *q, const struct pgq_batch *b, int n, const char *const *params,
                      pgq_cb cb, void *arg)
 {
-    struct pgq_job *j;
+    struct pgq_job *j = job_new(q, n);
 
-    if (q->njobs >= PGQ_MAX_JOBS || n > PGQ_MAX_PARAMS)
-        return -1;
-    j = calloc(1, sizeof(*j));
     if (j == NULL)
         return -1;
     j->batch = b;

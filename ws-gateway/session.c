@@ -103,15 +103,21 @@ static int filter(struct lws *wsi)
     return 0;
 }
 
+/* Take the head frame off c's queue (the caller frees it). */
+static struct gw_frame *queue_pop(struct gw_conn *c)
+{
+    struct gw_frame *f = c->qhead;
+    c->qhead = f->next;
+    if (c->qhead == NULL)
+        c->qtail = NULL;
+    c->qlen--;
+    return f;
+}
+
 static void queue_drop(struct gw_conn *c)
 {
-    while (c->qhead != NULL) {
-        struct gw_frame *f = c->qhead;
-        c->qhead = f->next;
-        free(f);
-    }
-    c->qtail = NULL;
-    c->qlen = 0;
+    while (c->qhead != NULL)
+        free(queue_pop(c));
 }
 
 void gw_conn_unref(struct gw_conn *c)
@@ -648,16 +654,12 @@ static int write_batch(struct lws *wsi, struct gw_conn *c)
     if (n < 2 || (buf = malloc(LWS_PRE + total)) == NULL)
         return 0;
     for (int i = 0; i < n; i++) {
-        struct gw_frame *f = c->qhead;
+        struct gw_frame *f = queue_pop(c);
         at += frame_header(buf + at, f->len);
         memcpy(buf + at, f->data + LWS_PRE, f->len);
         at += f->len;
-        c->qhead = f->next;
-        c->qlen--;
         free(f);
     }
-    if (c->qhead == NULL)
-        c->qtail = NULL;
     n = lws_write(wsi, buf + LWS_PRE, at - LWS_PRE, LWS_WRITE_HTTP) < (int)(at - LWS_PRE) ? -1 : n;
     free(buf);
     return n;
@@ -690,11 +692,7 @@ static int on_writeable(struct lws *wsi, struct gw_conn *c)
             return 0;
         if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
             return -1;
-        c->qhead = f->next;
-        if (c->qhead == NULL)
-            c->qtail = NULL;
-        c->qlen--;
-        free(f);
+        free(queue_pop(c));
     }
     c->progress_ms = uv_now(&G.loop);
     if (c->qhead != NULL || c->close_code != 0)
