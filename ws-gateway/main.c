@@ -40,8 +40,7 @@ static void on_stop_timer(uv_timer_t *t)
     for (int i = 0; i < G.npg; i++)
         pgq_free(G.pgs[i]);
     pgq_free(G.pg);
-    lws_context_destroy(G.lws);
-    G.lws = NULL;
+    lws_context_destroy(G.lws); /* finishes in the loop; pcontext clears G.lws when done */
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -89,6 +88,7 @@ static int start_lws(void)
     info.timeout_secs = 20;
     info.max_http_header_data = 8192; /* tokens in the query string are long */
     info.retry_and_idle_policy = &idle;
+    info.pcontext = &G.lws; /* lws sets it to NULL once the context is wholly freed */
     G.lws = lws_create_context(&info);
     return G.lws ? 0 : -1;
 }
@@ -148,9 +148,20 @@ int main(int argc, char **argv)
     uv_run(&G.loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
+    /*
+     * On a foreign loop lws 4.1 frees the context from a close callback
+     * only when its last socket closes after its own loop handles; in the
+     * other order it waits for another lws_context_destroy() once the loop
+     * has stopped (lws' foreign-loop example makes that call too), else the
+     * context and its fd tables (8 bytes per possible fd) leak. The first
+     * call here is that one on a normal stop, or the start of the teardown
+     * when start-up failed; pcontext clears G.lws when the context is gone.
+     */
     if (G.lws != NULL)
         lws_context_destroy(G.lws);
     uv_run(&G.loop, UV_RUN_DEFAULT); /* let closing handles finish */
+    if (G.lws != NULL)
+        lws_context_destroy(G.lws);
     uv_loop_close(&G.loop);
     for (int i = 0; i < G.npg; i++)
         free(G.pgs[i]);
