@@ -28,7 +28,8 @@ struct wclient {
 
 struct wstate {
     struct wclient *clients;
-    int n, opened, failed, senders;
+    int *senders; /* indexes into clients */
+    int n, opened, failed, nsenders, total_senders;
     bool ingest;
     uint64_t last_tick;
 };
@@ -123,24 +124,28 @@ static void connect_client(struct wclient *c, const char *user_token, const char
         c->w->st.errors++;
 }
 
-/* The tick drives senders at a fixed rate, or starts the open loop. */
+/*
+ * The tick drives senders at a fixed rate, or starts the open loop. Each
+ * sender's credit starts at its own phase (see start()), so R messages/s
+ * leave spread over the second, not as one burst of every sender at once
+ * (a burst measures how long the server takes to drain it, not latency).
+ */
 static void on_tick(uv_timer_t *t)
 {
     struct worker *w = t->data;
     struct wstate *s = w->scenario_state;
     uint64_t now = now_us();
     double dt = s->last_tick ? (double)(now - s->last_tick) / 1e6 : 0;
-    int total_senders = s->ingest ? B.o.connections : B.nconvs;
 
     s->last_tick = now;
     if (!w->running || w->stopped)
         return;
-    for (int i = 0; i < s->n; i++) {
-        struct wclient *c = &s->clients[i];
-        if (!c->open || c->ws == NULL || !(c->sender || s->ingest))
+    for (int i = 0; i < s->nsenders; i++) {
+        struct wclient *c = &s->clients[s->senders[i]];
+        if (!c->open || c->ws == NULL)
             continue;
         if (B.o.rate > 0) {
-            c->credit += B.o.rate / total_senders * dt;
+            c->credit += B.o.rate / s->total_senders * dt;
             for (; c->credit >= 1; c->credit -= 1)
                 send_message(c);
         } else if (!c->waiting) {
@@ -156,10 +161,12 @@ static void start(struct worker *w, bool ingest)
     int size = B.o.group_size < B.nusers ? B.o.group_size : B.nusers;
 
     w->scenario_state = s;
-    if (s == NULL || (s->clients = calloc((size_t)per, sizeof(*s->clients))) == NULL)
+    if (s == NULL || (s->clients = calloc((size_t)per, sizeof(*s->clients))) == NULL ||
+        (s->senders = calloc((size_t)per, sizeof(*s->senders))) == NULL)
         return;
     s->n = per;
     s->ingest = ingest;
+    s->total_senders = ingest ? B.o.connections : B.nconvs;
     for (int i = 0; i < per; i++) {
         struct wclient *c = &s->clients[i];
         int g = i * B.nworkers + w->index; /* global index */
@@ -167,11 +174,16 @@ static void start(struct worker *w, bool ingest)
         c->w = w;
         c->index = g;
         c->sender = !ingest && member == 0;
+        if (c->sender || ingest) {
+            /* sender k of T fires first after (1 - k/T) of its period */
+            c->credit = (double)(ingest ? g : g / size) / s->total_senders;
+            s->senders[s->nsenders++] = i;
+        }
         connect_client(c, B.users[member].token,
                        B.convs[ingest ? g % B.nconvs : (g / size) % B.nconvs]);
     }
     w->tick_timer.data = w;
-    uv_timer_start(&w->tick_timer, on_tick, 10, 10);
+    uv_timer_start(&w->tick_timer, on_tick, 1, 1);
 }
 
 void ws_fanout_start(struct worker *w)
@@ -202,8 +214,10 @@ void ws_stop(struct worker *w)
 void ws_state_free(struct worker *w)
 {
     struct wstate *s = w->scenario_state;
-    if (s)
+    if (s) {
         free(s->clients);
+        free(s->senders);
+    }
     free(s);
     w->scenario_state = NULL;
 }
