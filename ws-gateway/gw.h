@@ -55,7 +55,8 @@ struct gw_conn {
     size_t rx_len;
     char *early[8]; /* frames that came before the membership check ended */
     int nearly;
-    struct gw_conn *prev, *next;
+    bool posted;              /* on G.posted: frames queued since the last flush */
+    struct gw_conn *prev, *next, *next_posted;
 };
 
 struct gw {
@@ -72,6 +73,8 @@ struct gw {
     bool xread_inflight;
     struct gw_conn *conns;
     int nconns;
+    struct gw_conn *posted; /* connections with frames to write before the loop sleeps */
+    uv_prepare_t flush;
     uv_timer_t heartbeat, stop_timer;
     uv_signal_t sigterm, sigint;
     bool stopping;
@@ -94,6 +97,8 @@ void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n);
 void gw_conn_close(struct gw_conn *c, int code);
 void gw_conn_unref(struct gw_conn *c);
 void gw_close_all(int code);
+void gw_flush_init(void);
+void gw_flush_close(void);
 
 /* fanout.c */
 void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);

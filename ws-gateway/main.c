@@ -34,6 +34,7 @@ static void on_stop_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&G.stop_timer);
     close_handle((uv_handle_t *)&G.sigterm);
     close_handle((uv_handle_t *)&G.sigint);
+    gw_flush_close();
     gw_delivered_close(); /* the last batch goes out before the database link closes */
     rlink_close(G.cmd);
     rlink_close(G.sub);
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
         goto out;
     }
     uv_timer_start(&G.heartbeat, gw_presence_heartbeat, 5000, 5000);
+    gw_flush_init();
     log_info(NULL, "chat-gateway %s listening on %s:%d", G.cfg.gateway_id, G.cfg.ws_host,
              G.cfg.ws_port);
     uv_run(&G.loop, UV_RUN_DEFAULT);

@@ -175,7 +175,12 @@ void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n)
         c->qhead = f;
     c->qtail = f;
     c->qlen++;
-    lws_callback_on_writable(c->wsi);
+    if (!c->posted) {
+        c->posted = true;
+        c->refs++; /* the flush list's reference */
+        c->next_posted = G.posted;
+        G.posted = c;
+    }
 }
 
 void gw_conn_send(struct gw_conn *c, json_t *msg)
@@ -665,11 +670,27 @@ static int write_batch(struct lws *wsi, struct gw_conn *c)
     return n;
 }
 
-static int on_writeable(struct lws *wsi, struct gw_conn *c)
+/* One write of the head of c's queue (coalesced when several): 0, or -1 when the socket failed. */
+static int write_queued(struct lws *wsi, struct gw_conn *c)
 {
     struct gw_frame *f;
-    int sent;
+    int sent = write_batch(wsi, c);
 
+    if (sent < 0)
+        return -1;
+    if (sent == 0) {
+        if ((f = c->qhead) == NULL)
+            return 0;
+        if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+            return -1;
+        free(queue_pop(c));
+    }
+    c->progress_ms = uv_now(&G.loop);
+    return 0;
+}
+
+static int on_writeable(struct lws *wsi, struct gw_conn *c)
+{
     if (c->qhead == NULL && c->close_code != 0) {
         /*
          * Write the close frame ourselves: on the libuv event loop, 4.1.6
@@ -683,21 +704,63 @@ static int on_writeable(struct lws *wsi, struct gw_conn *c)
         return -1;
     }
     /* One write per callback: the callback may come unasked (library notes). */
-    sent = write_batch(wsi, c);
-    if (sent < 0)
+    if (write_queued(wsi, c) != 0)
         return -1;
-    if (sent == 0) {
-        f = c->qhead;
-        if (f == NULL)
-            return 0;
-        if (lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
-            return -1;
-        free(queue_pop(c));
-    }
-    c->progress_ms = uv_now(&G.loop);
     if (c->qhead != NULL || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
+}
+
+/*
+ * Before the loop sleeps, every connection that had frames queued in this
+ * iteration gets one direct write (what Redis does for its clients before
+ * sleeping). Going through lws_callback_on_writable() for each instead
+ * cost two epoll_ctl calls per delivery, a fifth of the gateway's CPU under
+ * fan-out. The writable callback still takes over when the kernel buffer is
+ * full (lws holds the unsent rest and asks for it itself), when more than
+ * one write's worth is queued, and for the close frame.
+ */
+static void flush_one(struct gw_conn *c)
+{
+    struct lws *wsi = c->wsi;
+
+    if (wsi == NULL || c->qhead == NULL)
+        return;
+    if (c->close_code != 0 || lws_partial_buffered(wsi)) {
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    if (write_queued(wsi, c) != 0) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (c->qhead != NULL)
+        lws_callback_on_writable(wsi);
+}
+
+static void on_flush(uv_prepare_t *h)
+{
+    (void)h;
+    while (G.posted != NULL) {
+        struct gw_conn *c = G.posted;
+        G.posted = c->next_posted;
+        c->posted = false;
+        flush_one(c);
+        gw_conn_unref(c);
+    }
+}
+
+void gw_flush_init(void)
+{
+    uv_prepare_init(&G.loop, &G.flush);
+    uv_prepare_start(&G.flush, on_flush);
+}
+
+void gw_flush_close(void)
+{
+    on_flush(&G.flush); /* drop the list's references */
+    uv_prepare_stop(&G.flush);
+    uv_close((uv_handle_t *)&G.flush, NULL);
 }
 
 static int on_receive(struct lws *wsi, struct gw_conn *c, const void *in, size_t len)
@@ -773,6 +836,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 const struct lws_protocols gw_protocols[] = {
-    {"chat", callback, sizeof(struct gw_conn *), 4096, 0, NULL, 0},
+    /* tx_packet_size: a coalesced write leaves in one send (lws cuts writes at rx_buffer_size otherwise) */
+    {"chat", callback, sizeof(struct gw_conn *), 4096, 0, NULL, COALESCE_BYTES + LWS_PRE},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
