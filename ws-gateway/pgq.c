@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,11 @@
 /* Parameter text per batched statement, at most. */
 #define PGQ_BATCH_BYTES (1 << 20)
 
+/* Distinct statements prepared per connection (the gateway has fewer). */
+#define PGQ_MAX_PREPARED 32
+
 struct pgq_job {
-    char *sql;                    /* NULL for a batch job: batch->sql */
+    const char *sql;              /* static; NULL for a batch job: batch->sql */
     const struct pgq_batch *batch; /* NULL: never batched */
     bool solo;                    /* its batch failed: runs alone */
     int n;
@@ -37,13 +41,14 @@ struct pgq {
     PGresult *last; /* result of the running job, delivered at its end */
     int njobs;
     int up;
+    const char *prepared[PGQ_MAX_PREPARED]; /* statement "gN" of this connection is prepared[N] */
+    int nprepared;
 };
 
 static void job_free(struct pgq_job *j)
 {
     for (int i = 0; i < j->n; i++)
         free(j->params[i]);
-    free(j->sql);
     free(j);
 }
 
@@ -95,6 +100,7 @@ static int pgq_connect(struct pgq *q)
         return -1;
     }
     db_session_setup(q->pg);
+    q->nprepared = 0;
     PQsetnonblocking(q->pg, 1);
     q->poll = malloc(sizeof(*q->poll));
     if (q->poll == NULL || uv_poll_init_socket(q->loop, q->poll, PQsocket(q->pg)) != 0) {
@@ -274,6 +280,42 @@ static char *array_param(const struct pgq_job *j, int k, int i)
 }
 
 /*
+ * Send sql with its parameters as a prepared statement of this connection.
+ * Every gateway statement is parsed and planned once per connection rather
+ * than per execution (the batch statement's planning was most of a send's
+ * cost in PostgreSQL). A statement is prepared on its first use, with a
+ * blocking round trip like the connect itself, once per connection; when
+ * the table is full or the statement does not prepare, it runs unnamed.
+ * Returns libpq's 1 or 0.
+ */
+static int send_prepared(struct pgq *q, const char *sql, int n, const char *const *params)
+{
+    char name[16];
+    int i = 0;
+
+    while (i < q->nprepared && q->prepared[i] != sql)
+        i++;
+    if (i == q->nprepared) {
+        PGresult *r;
+        if (i == PGQ_MAX_PREPARED)
+            return PQsendQueryParams(q->pg, sql, n, NULL, params, NULL, NULL, 0);
+        snprintf(name, sizeof(name), "g%d", i);
+        r = PQprepare(q->pg, name, sql, 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            /* unnamed, so a statement error reaches its job as its result */
+            PQclear(r);
+            if (PQstatus(q->pg) != CONNECTION_OK)
+                return 0;
+            return PQsendQueryParams(q->pg, sql, n, NULL, params, NULL, NULL, 0);
+        }
+        PQclear(r);
+        q->prepared[q->nprepared++] = sql;
+    }
+    snprintf(name, sizeof(name), "g%d", i);
+    return PQsendQueryPrepared(q->pg, name, n, params, NULL, NULL, 0);
+}
+
+/*
  * Start the queued jobs of the head's batch as one statement when there
  * are two or more. Returns true when it started (or dropped) something.
  */
@@ -310,8 +352,7 @@ static bool batch_start(struct pgq *q)
     last->next = NULL;
     q->running = first;
     q->nrunning = k;
-    rc = PQsendQueryParams(q->pg, first->batch->many_sql, n, NULL, (const char *const *)arrays,
-                           NULL, NULL, 0);
+    rc = send_prepared(q, first->batch->many_sql, n, (const char *const *)arrays);
     for (int i = 0; i < n; i++)
         free(arrays[i]);
     if (rc == 0) {
@@ -343,8 +384,8 @@ static void pgq_pump(struct pgq *q)
     j->next = NULL;
     q->running = j;
     q->nrunning = 1;
-    if (PQsendQueryParams(q->pg, j->sql ? j->sql : j->batch->sql, j->n, NULL,
-                          (const char *const *)j->params, NULL, NULL, 0) == 0) {
+    if (send_prepared(q, j->sql ? j->sql : j->batch->sql, j->n, (const char *const *)j->params) ==
+        0) {
         pgq_drop(q, PQerrorMessage(q->pg));
         return;
     }
@@ -403,10 +444,9 @@ int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, p
 {
     struct pgq_job *j = job_new(q, n);
 
-    if (j == NULL || (j->sql = strdup(sql)) == NULL) {
-        free(j);
+    if (j == NULL)
         return -1;
-    }
+    j->sql = sql;
     return enqueue(q, j, n, params, cb, arg);
 }
 

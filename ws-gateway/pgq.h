@@ -22,7 +22,11 @@ struct pgq;
 struct pgq *pgq_new(uv_loop_t *loop, const char *conninfo);
 void pgq_free(struct pgq *q);
 
-/* Queue sql with text params (copied). Returns 0, or -1 when the queue is full. */
+/*
+ * Queue sql with text params (copied). sql must be a static string: it is
+ * prepared once per connection and recognised by its address. Returns 0,
+ * or -1 when the queue is full.
+ */
 int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, pgq_cb cb,
              void *arg);
 
