@@ -49,9 +49,13 @@ struct worker {
     void *scenario_state;
 };
 
+#define BENCH_MAX_WS 8
+
 struct bench {
     struct opts o;
-    struct target http, ws;
+    struct target http;
+    struct target ws[BENCH_MAX_WS]; /* --ws-url list: client k uses ws[k % nws] */
+    int nws;
     struct user *users;
     int nusers;
     char (*convs)[40];

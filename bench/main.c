@@ -230,7 +230,8 @@ static void usage(void)
             "  scenarios: rest-send rest-history rest-mixed ws-fanout ws-ingest ws-idle login\n"
             "             http-get (GET --path, default /health: a web tier's own limit)\n"
             "  --base-url URL      REST server (default http://127.0.0.1:8000)\n"
-            "  --ws-url URL        WebSocket server (default ws://127.0.0.1:8000)\n"
+            "  --ws-url URL[,URL]  WebSocket server(s); clients are spread over them, as a\n"
+            "                      load balancer would (default ws://127.0.0.1:8000)\n"
             "  --connections N     HTTP connections / WebSocket clients (default 64)\n"
             "  --duration S        timed window in seconds (default 10)\n"
             "  --users U           users to register (default 50)\n"
@@ -242,6 +243,22 @@ static void usage(void)
             "  --gateway-pid PID   ws-idle: gateway whose RSS is read\n"
             "  --path P            http-get: the path to request\n"
             "  --json              one JSON object per result\n");
+}
+
+
+/* Comma-separated WebSocket URLs into B.ws. */
+static int parse_ws_urls(const char *list)
+{
+    char buf[1024], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", list);
+    B.nws = 0;
+    for (char *u = strtok_r(buf, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save)) {
+        if (B.nws == BENCH_MAX_WS || target_parse(u, &B.ws[B.nws]) != 0)
+            return -1;
+        B.nws++;
+    }
+    return B.nws > 0 ? 0 : -1;
 }
 
 static int parse_args(int argc, char **argv)
@@ -321,7 +338,7 @@ static int parse_args(int argc, char **argv)
         usage();
         return -1;
     }
-    if (target_parse(B.o.base_url, &B.http) || target_parse(B.o.ws_url, &B.ws)) {
+    if (target_parse(B.o.base_url, &B.http) || parse_ws_urls(B.o.ws_url) != 0) {
         fprintf(stderr, "chat-bench: cannot resolve %s or %s\n", B.o.base_url, B.o.ws_url);
         return -1;
     }

@@ -92,7 +92,7 @@ static void open_next(void)
     i = I.next++;
     snprintf(path, sizeof(path), "/api/v1/ws?token=%s", B.users[i % B.nusers].token);
     I.started[i] = now_us();
-    I.ws[i] = ws_open(&I.loop, &B.ws, path, NULL, &handlers, (void *)(intptr_t)i);
+    I.ws[i] = ws_open(&I.loop, &B.ws[0], path, NULL, &handlers, (void *)(intptr_t)i);
     if (I.ws[i] == NULL) {
         I.failed++;
         I.started[i] = 0;

@@ -119,7 +119,7 @@ static void connect_client(struct wclient *c, const char *user_token, const char
 {
     char path[1400];
     snprintf(path, sizeof(path), "/api/v1/ws/conversations/%s?token=%s", conv, user_token);
-    c->ws = ws_open(&c->w->loop, &B.ws, path, NULL, &handlers, c);
+    c->ws = ws_open(&c->w->loop, &B.ws[c->index % B.nws], path, NULL, &handlers, c);
     if (c->ws == NULL)
         c->w->st.errors++;
 }
