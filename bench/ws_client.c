@@ -2,6 +2,7 @@
 #include "ws_client.h"
 #include "uvbuf.h"
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,28 @@ static void on_connect(uv_connect_t *r, int status)
     c->handshake = NULL; /* the write (or its failure) freed it */
 }
 
+/*
+ * Tens of thousands of sockets from one address to one listener make the
+ * kernel's ephemeral port search in connect() the generator's bottleneck
+ * (__inet_hash_connect was most of its CPU in ws-idle). Real clients come
+ * from many addresses; on loopback, spread the sockets over 127.0.0.2-251
+ * (the port is still chosen at connect, per address: IP_BIND_ADDRESS_NO_PORT).
+ */
+static void spread_source(uv_tcp_t *tcp, const struct target *t)
+{
+    static _Thread_local unsigned next;
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    uv_os_fd_t fd;
+    int one = 1;
+
+    if ((ntohl(t->addr.sin_addr.s_addr) >> 24) != 127 || uv_fileno((uv_handle_t *)tcp, &fd) != 0)
+        return;
+    if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) != 0)
+        return;
+    src.sin_addr.s_addr = htonl(0x7f000002u + next++ % 250);
+    uv_tcp_bind(tcp, (const struct sockaddr *)&src, 0);
+}
+
 struct wsconn *ws_open(uv_loop_t *loop, const struct target *t, const char *path,
                        const char *subprotocols, const struct ws_handlers *h, void *ud)
 {
@@ -220,8 +243,9 @@ struct wsconn *ws_open(uv_loop_t *loop, const struct target *t, const char *path
                 path, t->host, t->port, subprotocols ? "Sec-WebSocket-Protocol: " : "",
                 subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "");
     c->handshake_len = (size_t)n;
-    uv_tcp_init(loop, &c->tcp);
+    uv_tcp_init_ex(loop, &c->tcp, AF_INET);
     c->tcp.data = c;
+    spread_source(&c->tcp, t);
     if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&t->addr, on_connect) != 0) {
         c->closed = 1;
         uv_close((uv_handle_t *)&c->tcp, on_closed);
