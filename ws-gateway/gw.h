@@ -56,6 +56,9 @@ struct gw_conn {
     char *early[8]; /* frames that came before the membership check ended */
     int nearly;
     bool posted;              /* on G.posted: frames queued since the last flush */
+    bool ping_due;            /* the liveness sweep wants a ping sent */
+    uint64_t rx_ms;           /* loop time of the last frame (any, pongs too) from the client */
+    uint64_t ping_ms;         /* loop time of the last ping sent */
     struct gw_conn *prev, *next, *next_posted;
 };
 
@@ -75,7 +78,7 @@ struct gw {
     int nconns;
     struct gw_conn *posted; /* connections with frames to write before the loop sleeps */
     uv_prepare_t flush;
-    uv_timer_t heartbeat, stop_timer;
+    uv_timer_t heartbeat, stop_timer, liveness;
     uv_signal_t sigterm, sigint;
     bool stopping;
 };
@@ -99,6 +102,7 @@ void gw_conn_unref(struct gw_conn *c);
 void gw_close_all(int code);
 void gw_flush_init(void);
 void gw_flush_close(void);
+void gw_liveness_sweep(uv_timer_t *t);
 
 /* fanout.c */
 void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);

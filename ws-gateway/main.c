@@ -31,6 +31,7 @@ static void on_stop_timer(uv_timer_t *t)
     /* Sockets had their chance to say 1001; now take everything down. */
     uv_timer_stop(&G.heartbeat);
     close_handle((uv_handle_t *)&G.heartbeat);
+    close_handle((uv_handle_t *)&G.liveness);
     close_handle((uv_handle_t *)&G.stop_timer);
     close_handle((uv_handle_t *)&G.sigterm);
     close_handle((uv_handle_t *)&G.sigint);
@@ -65,17 +66,10 @@ struct pgq *gw_pg(const char *key)
 
 static int start_lws(void)
 {
-    /*
-     * Application-level liveness: a quiet socket is pinged, and one that
-     * stays silent (no pong, no frame) is dropped, so half-open connections
-     * behind NATs and proxies do not hold presence and memory for hours.
-     */
-    static lws_retry_bo_t idle;
+    /* No lws idle policy: liveness is gw_liveness_sweep()'s (see there why). */
+    static const lws_retry_bo_t no_validity = {.secs_since_valid_hangup = 0};
     struct lws_context_creation_info info;
     void *loops[1] = {&G.loop};
-
-    idle.secs_since_valid_ping = (uint16_t)G.cfg.ws_ping_secs;
-    idle.secs_since_valid_hangup = (uint16_t)G.cfg.ws_idle_secs;
 
     memset(&info, 0, sizeof(info));
     info.port = G.cfg.ws_port;
@@ -88,7 +82,7 @@ static int start_lws(void)
     info.ka_interval = 10;
     info.timeout_secs = 20;
     info.max_http_header_data = 8192; /* tokens in the query string are long */
-    info.retry_and_idle_policy = &idle;
+    info.retry_and_idle_policy = &no_validity;
     info.pcontext = &G.lws; /* lws sets it to NULL once the context is wholly freed */
     G.lws = lws_create_context(&info);
     return G.lws ? 0 : -1;
@@ -121,6 +115,7 @@ int main(int argc, char **argv)
     uv_loop_init(&G.loop);
     uv_timer_init(&G.loop, &G.heartbeat);
     uv_timer_init(&G.loop, &G.stop_timer);
+    uv_timer_init(&G.loop, &G.liveness);
     uv_signal_init(&G.loop, &G.sigterm);
     uv_signal_init(&G.loop, &G.sigint);
     uv_signal_start(&G.sigterm, on_signal, SIGTERM);
@@ -144,6 +139,7 @@ int main(int argc, char **argv)
         goto out;
     }
     uv_timer_start(&G.heartbeat, gw_presence_heartbeat, 5000, 5000);
+    uv_timer_start(&G.liveness, gw_liveness_sweep, 1000, 1000);
     gw_flush_init();
     log_info(NULL, "chat-gateway %s listening on %s:%d", G.cfg.gateway_id, G.cfg.ws_host,
              G.cfg.ws_port);

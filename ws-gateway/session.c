@@ -144,6 +144,17 @@ static bool queue_stalled(const struct gw_conn *c)
     return c->qlen >= 4 * G.cfg.ws_queue_max || uv_now(&G.loop) - c->progress_ms >= 1000;
 }
 
+/* Put c on the list written before the loop sleeps (see on_flush). */
+static void post(struct gw_conn *c)
+{
+    if (c->posted)
+        return;
+    c->posted = true;
+    c->refs++; /* the flush list's reference */
+    c->next_posted = G.posted;
+    G.posted = c;
+}
+
 void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n)
 {
     struct gw_frame *f;
@@ -175,12 +186,7 @@ void gw_conn_send_text(struct gw_conn *c, const char *text, size_t n)
         c->qhead = f;
     c->qtail = f;
     c->qlen++;
-    if (!c->posted) {
-        c->posted = true;
-        c->refs++; /* the flush list's reference */
-        c->next_posted = G.posted;
-        G.posted = c;
-    }
+    post(c);
 }
 
 void gw_conn_send(struct gw_conn *c, json_t *msg)
@@ -575,6 +581,7 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
         return -1;
     c->wsi = wsi;
     c->refs = 1;
+    c->rx_ms = c->ping_ms = uv_now(&G.loop);
     *slot = c;
     c->next = G.conns;
     if (G.conns)
@@ -689,6 +696,23 @@ static int write_queued(struct lws *wsi, struct gw_conn *c)
     return 0;
 }
 
+/*
+ * The ping carries a payload: lws 4.1 does not report a pong with an empty
+ * payload to the protocol callback (LWS_CALLBACK_RECEIVE_PONG), so an
+ * answering client would look silent.
+ */
+static int write_ping(struct lws *wsi, struct gw_conn *c)
+{
+    unsigned char frame[LWS_PRE + 4] = {0};
+
+    if (!c->ping_due)
+        return 0;
+    c->ping_due = false;
+    c->ping_ms = uv_now(&G.loop);
+    memcpy(frame + LWS_PRE, "live", 4);
+    return lws_write(wsi, frame + LWS_PRE, 4, LWS_WRITE_PING) < 4 ? -1 : 0;
+}
+
 static int on_writeable(struct lws *wsi, struct gw_conn *c)
 {
     if (c->qhead == NULL && c->close_code != 0) {
@@ -704,8 +728,12 @@ static int on_writeable(struct lws *wsi, struct gw_conn *c)
         return -1;
     }
     /* One write per callback: the callback may come unasked (library notes). */
-    if (write_queued(wsi, c) != 0)
+    if (c->ping_due) {
+        if (write_ping(wsi, c) != 0)
+            return -1;
+    } else if (write_queued(wsi, c) != 0) {
         return -1;
+    }
     if (c->qhead != NULL || c->close_code != 0)
         lws_callback_on_writable(wsi);
     return 0;
@@ -724,13 +752,13 @@ static void flush_one(struct gw_conn *c)
 {
     struct lws *wsi = c->wsi;
 
-    if (wsi == NULL || c->qhead == NULL)
+    if (wsi == NULL || (c->qhead == NULL && !c->ping_due))
         return;
     if (c->close_code != 0 || lws_partial_buffered(wsi)) {
         lws_callback_on_writable(wsi);
         return;
     }
-    if (write_queued(wsi, c) != 0) {
+    if (write_ping(wsi, c) != 0 || write_queued(wsi, c) != 0) {
         lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         return;
     }
@@ -754,6 +782,39 @@ void gw_flush_init(void)
 {
     uv_prepare_init(&G.loop, &G.flush);
     uv_prepare_start(&G.flush, on_flush);
+}
+
+/*
+ * Application-level liveness: a socket quiet (no frame, no pong) for
+ * WS_PING_SECS is pinged, one quiet for WS_IDLE_TIMEOUT_SECS is dropped, so
+ * half-open connections behind NATs and proxies do not hold presence and
+ * memory for hours. A sweep every second rather than lws' idle policy: lws
+ * 4.1 keeps every socket's timer in one sorted list and inserts by walking
+ * it from the head, which made each connect O(sockets) (three quarters of
+ * the gateway's CPU in a 19,000-socket connect storm).
+ */
+void gw_liveness_sweep(uv_timer_t *t)
+{
+    uint64_t now = uv_now(&G.loop);
+    uint64_t ping_ms = (uint64_t)G.cfg.ws_ping_secs * 1000;
+    uint64_t idle_ms = (uint64_t)G.cfg.ws_idle_secs * 1000;
+
+    (void)t;
+    for (struct gw_conn *c = G.conns; c != NULL; c = c->next) {
+        uint64_t quiet = now - c->rx_ms;
+        if (c->wsi == NULL || c->close_code != 0)
+            continue;
+        if (quiet >= idle_ms) {
+            log_info(NULL, "closing a websocket of user %s silent for %llu s", c->user_id,
+                     (unsigned long long)(quiet / 1000));
+            /* through the writable callback: a kill timer set from outside
+             * lws' service is not armed on the libuv loop in 4.1 */
+            gw_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+        } else if (quiet >= ping_ms && now - c->ping_ms >= ping_ms) {
+            c->ping_due = true;
+            post(c);
+        }
+    }
 }
 
 void gw_flush_close(void)
@@ -824,7 +885,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return *slot ? on_writeable(wsi, *slot) : 0;
     case LWS_CALLBACK_RECEIVE:
+        if (*slot)
+            (*slot)->rx_ms = uv_now(&G.loop);
         return *slot ? on_receive(wsi, *slot, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (*slot)
+            (*slot)->rx_ms = uv_now(&G.loop);
+        return 0;
     case LWS_CALLBACK_CLOSED:
         on_closed(*slot);
         *slot = NULL;
