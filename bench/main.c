@@ -214,11 +214,13 @@ static int scenario_ws(bool ingest)
     }
     secs = run_workers(ingest ? &ingest_ops : &fanout_ops, &cpu);
     st = merged_stats();
-    snprintf(extra, sizeof(extra),
-             ingest ? "\"persisted_per_s\":%.0f"
-                    : "\"sent_per_s\":%.0f,"
-                      "\"deliveries_per_s\":%.0f,\"group_size\":%d",
-             ingest ? st.ops / secs : st.sent / secs, st.delivered / secs, size);
+    if (ingest)
+        snprintf(extra, sizeof(extra), "\"persisted_per_s\":%.0f,\"gateways\":%d", st.ops / secs,
+                 B.nws);
+    else
+        snprintf(extra, sizeof(extra),
+                 "\"sent_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"group_size\":%d,\"gateways\":%d",
+                 st.sent / secs, st.delivered / secs, size, B.nws);
     report(B.o.scenario, secs, &st, cpu, extra);
     return st.ops > 0 && st.errors == 0 ? 0 : 1;
 }

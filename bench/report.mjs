@@ -45,10 +45,12 @@ for (const [name, want] of [['rest-history-cached', 0.6], ['rest-history-uncache
 for (const r of runs('rest-mixed')) line(r, `${fmt(r.ops_per_s)} req/s`, `${fmt(100 * r.ops_per_s / web)}% of trivial FastCGI`, 'report', undefined);
 for (const r of runs('login')) line(r, `${fmt(r.ops_per_s)} logins/s`, 'argon2id 19 MiB, t=2', 'report (bound by design)', undefined);
 for (const r of runs('ws-fanout')) {
-  const slow = r.sent_per_s < 3000;
-  line(r, `${fmt(r.deliveries_per_s)} deliveries/s (${fmt(r.sent_per_s)} sent/s, ${fmt(r.connections)} clients, groups of ${r.group_size})`,
-    'send→receive latency', slow ? 'p99 ≤ 10 ms at 2,000 msg/s' : '≥ 300,000 deliveries/s',
-    slow ? r.p99_ms <= 10 && r.errors === 0 : r.deliveries_per_s >= 300000 && r.errors === 0);
+  // the latency target is set at 2,000 msg/s, the throughput target open loop (6,000 offered)
+  const kind = r.sent_per_s < 1800 ? 'report' : r.sent_per_s < 3000 ? 'latency' : 'throughput';
+  const gws = r.gateways > 1 ? `, ${r.gateways} gateways` : ', 1 gateway';
+  line(r, `${fmt(r.deliveries_per_s)} deliveries/s (${fmt(r.sent_per_s)} sent/s, ${fmt(r.connections)} clients, groups of ${r.group_size}${gws})`,
+    'send→receive latency', { report: 'report', latency: 'p99 ≤ 10 ms at 2,000 msg/s', throughput: '≥ 300,000 deliveries/s' }[kind],
+    { report: undefined, latency: r.p99_ms <= 10 && r.errors === 0, throughput: r.deliveries_per_s >= 300000 && r.errors === 0 }[kind]);
 }
 for (const r of runs('ws-ingest')) {
   const ratio = r.persisted_per_s / pg;

@@ -121,10 +121,14 @@ else
     run "${A[@]}" --scenario rest-history --connections 64 --users 16 --conversations 16 --history 150 --duration 10
     run "${A[@]}" --scenario rest-mixed --connections 64 --users 64 --conversations 32 --duration $D
     run "${A[@]}" --scenario login --connections 4 --users 8 --duration 10
+    run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1 --scenario ws-fanout --connections 10000 --group-size 50 --rate 1000 --duration $D
     run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1 --scenario ws-fanout --connections 10000 --group-size 50 --rate 2000 --duration $D
     run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1 --scenario ws-fanout --connections 10000 --group-size 50 --rate 6000 --duration $D
-    run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1 --scenario ws-ingest --connections 64 --users 64 --conversations 64 --duration $D
+    # 256 clients: enough sends in flight for the gateway's batches to fill
+    run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1 --scenario ws-ingest --connections 256 --users 64 --conversations 256 --duration $D
     run --json --base-url "$CHAT_BASE_URL" --ws-url $GW2 --scenario ws-idle --connections 19000 --users 200 --duration 10 --gateway-pid "$GWPID"
+    # the same fan-out behind both gateways (after ws-idle, which needs gateway 2 unused)
+    run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1,$GW2 --scenario ws-fanout --connections 10000 --group-size 50 --rate 2000 --duration $D
 fi
 
 if [ $QUICK = 1 ]; then
