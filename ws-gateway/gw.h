@@ -59,6 +59,8 @@ struct gw_conn {
     bool ping_due;            /* the liveness sweep wants a ping sent */
     uint64_t rx_ms;           /* loop time of the last frame (any, pongs too) from the client */
     uint64_t ping_ms;         /* loop time of the last ping sent */
+    char typing_conv[UUID_STR_LEN]; /* where the client last said it types, "" if it stopped */
+    uint64_t typing_until_ms; /* loop time that typing entry expires */
     struct gw_conn *prev, *next, *next_posted;
 };
 

@@ -438,29 +438,55 @@ static void client_message(struct gw_conn *c, json_t *m, const char *cid)
         on_rate(NULL, s);
 }
 
-static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
+/* Record (or clear) user's typing entry in conversation cid and tell the members. */
+static void set_typing(const char *user_id, const char *cid, bool typing)
 {
-    json_t *v = json_object_get(m, "is_typing");
     char key[EV_KEY_MAX], exp[24];
 
-    if (!json_is_boolean(v)) {
-        send_error(c, "validation_error", "is_typing: must be true or false", 0);
-        return;
-    }
     ev_typing_key(cid, key);
-    if (json_is_true(v)) {
-        const char *argv[] = {"ZADD", key, exp, c->user_id};
+    if (typing) {
+        const char *argv[] = {"ZADD", key, exp, user_id};
         snprintf(exp, sizeof(exp), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
         rlink_cmd(G.cmd, NULL, NULL, 4, argv, NULL);
     } else {
-        const char *argv[] = {"ZREM", key, c->user_id};
+        const char *argv[] = {"ZREM", key, user_id};
         rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
     }
     {
         const char *argv[] = {"PEXPIRE", key, "10000"};
         rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
     }
-    gw_publish(cid, ev_typing(cid, c->user_id, json_is_true(v)), NULL, 0);
+    gw_publish(cid, ev_typing(cid, user_id, typing), NULL, 0);
+}
+
+static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
+{
+    json_t *v = json_object_get(m, "is_typing");
+
+    if (!json_is_boolean(v)) {
+        send_error(c, "validation_error", "is_typing: must be true or false", 0);
+        return;
+    }
+    set_typing(c->user_id, cid, json_is_true(v));
+    if (json_is_true(v)) {
+        snprintf(c->typing_conv, sizeof(c->typing_conv), "%s", cid);
+        c->typing_until_ms = uv_now(&G.loop) + EV_TYPING_TTL_MS;
+    } else if (strcmp(c->typing_conv, cid) == 0) {
+        c->typing_conv[0] = '\0';
+    }
+}
+
+/*
+ * A client that vanishes while typing (tab closed, network gone) never
+ * says it stopped: its socket's close does, so the others' indicator
+ * clears now instead of after the TTL. Only the last conversation the
+ * socket typed in is tracked; an earlier one still expires by the TTL.
+ */
+static void typing_stop_on_close(struct gw_conn *c)
+{
+    if (c->typing_conv[0] != '\0' && uv_now(&G.loop) < c->typing_until_ms)
+        set_typing(c->user_id, c->typing_conv, false);
+    c->typing_conv[0] = '\0';
 }
 
 struct read_ctx {
@@ -618,8 +644,10 @@ static void on_closed(struct gw_conn *c)
         c->next->prev = c->prev;
     G.nconns--;
     c->wsi = NULL;
-    if (c->authorized)
+    if (c->authorized) {
+        typing_stop_on_close(c);
         gw_presence_leave(c); /* needs the subscriptions: before dropping them */
+    }
     gw_subs_drop(c);
     c->authorized = false;
     gw_conn_unref(c);

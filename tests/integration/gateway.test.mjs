@@ -554,7 +554,7 @@ test('1,000 connect/disconnect cycles leave the gateway where it was', async () 
     assert.ok(grew < 512, `gateway RSS grew by ${grew} KiB over 1,000 connections`);
 });
 
-test('a typer whose client vanished expires after the TTL (5 s)', async () => {
+test('a typer whose client vanished is dropped when its socket closes, and stays gone', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const ca = client(convUrl(WS, cid, a.token));
@@ -563,8 +563,13 @@ test('a typer whose client vanished expires after the TTL (5 s)', async () => {
   await sleep(200);
   ca.send({ type: 'typing', is_typing: true });
   await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
+  const t0 = Date.now();
   ca.ws.terminate(); // no "stopped typing", no close frame
-  await sleep(5500);
+  await cb.next(e => e.type === 'typing_indicator' && !e.typing_users.includes(a.id), 2000);
+  assert.ok(Date.now() - t0 < 2000, 'cleared by the close, not by the 5 s TTL');
+  const now = await api('GET', `/conversations/${cid}/typing`, null, b.token);
+  assert.deepEqual(now.json.typing_users, []);
+  await sleep(5500); // past the TTL: nothing brings the vanished typer back
   cb.send({ type: 'typing', is_typing: true });
   const t = await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(b.id));
   assert.deepEqual(t.typing_users, [b.id], 'the vanished typer is gone');
