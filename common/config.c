@@ -435,7 +435,7 @@ int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *er
         read_int(&r, "RATE_LIMIT_AUTH_PER_MINUTE", 10, 1, 10000000, &cfg->rl_auth_per_minute) ||
         read_log_level(&r, cfg) || read_sizes(&r, cfg) ||
         read_str(&r, "FCGI_SOCKET", "/run/chat/chat-api.sock", &cfg->fcgi_socket) ||
-        read_int(&r, "FCGI_THREADS", 64, 1, 4096, &cfg->fcgi_threads) ||
+        read_int(&r, "FCGI_THREADS", 256, 1, 4096, &cfg->fcgi_threads) ||
         read_str(&r, "DOCS_ASSETS_DIR", "/usr/share/chat-api/docs", &cfg->docs_assets_dir) ||
         read_str(&r, "WS_HOST", "127.0.0.1", &cfg->ws_host) ||
         read_int(&r, "WS_PORT", 8081, 1, 65535, &cfg->ws_port) ||

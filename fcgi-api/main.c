@@ -4,10 +4,13 @@
  *   chat-api [--env-file FILE] serve | migrate | check-config | routes
  *
  * serve: opens the unix socket FCGI_SOCKET (mode 0660: only the web
- * server's group may connect) and runs FCGI_THREADS worker threads, each
- * with its own PostgreSQL and Redis connection. With fastcgi_keep_conn a
- * thread stays pinned to one web-server connection, so FCGI_THREADS must
- * cover the web server's kept-alive upstream connections.
+ * server's group may connect) and runs FCGI_THREADS connection threads.
+ * libfcgi pins a thread to one web-server connection for as long as the
+ * web server keeps it alive (fastcgi_keep_conn), idle or not, so threads
+ * are cheap and plentiful, and what is scarce is pooled instead: a thread
+ * borrows a backend (one PostgreSQL and one Redis connection, with their
+ * prepared statements) only while it serves a request. Up to DB_POOL_SIZE
+ * + DB_MAX_OVERFLOW backends are opened, on demand, and kept.
  */
 #include "config.h"
 #include "http.h"
@@ -21,6 +24,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +33,80 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The backends: a thread waits for one only when all are busy. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t freed;
+    struct worker *all; /* cap of them, the first `opened` initialised */
+    struct worker **idle;
+    int cap, opened, nidle;
+};
+
 struct server {
     struct chat_config cfg;
     int listen_fd;
     atomic_bool stopping;
-    int nworkers;
+    int nthreads;
     pthread_t *threads;
-    struct worker *workers;
-    atomic_int *conn_fds; /* each worker's current web-server connection, or -1 */
+    atomic_int *conn_fds; /* each thread's current web-server connection, or -1 */
+    struct pool pool;
 };
 
 static struct server the_server; /* one per process; the threads borrow it */
+
+static int pool_init(struct pool *p, int cap)
+{
+    p->cap = cap;
+    p->all = calloc((size_t)cap, sizeof(*p->all));
+    p->idle = calloc((size_t)cap, sizeof(*p->idle));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    return p->all != NULL && p->idle != NULL ? 0 : -1;
+}
+
+/* An idle backend, a new one while under the cap, else wait for one. */
+static struct worker *pool_get(struct pool *p, const struct chat_config *cfg)
+{
+    struct worker *w;
+
+    pthread_mutex_lock(&p->mu);
+    while (p->nidle == 0 && p->opened == p->cap)
+        pthread_cond_wait(&p->freed, &p->mu);
+    if (p->nidle > 0) {
+        w = p->idle[--p->nidle];
+        pthread_mutex_unlock(&p->mu);
+        return w;
+    }
+    w = &p->all[p->opened++];
+    pthread_mutex_unlock(&p->mu);
+    /* Connections are made lazily by db/rds on first use (and re-made). */
+    w->id = (int)(w - p->all);
+    w->cfg = cfg;
+    db_init(&w->db, cfg->database_url, cfg->db_echo);
+    rds_init(&w->rds, cfg);
+    return w;
+}
+
+static void pool_put(struct pool *p, struct worker *w)
+{
+    pthread_mutex_lock(&p->mu);
+    p->idle[p->nidle++] = w;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* After every thread has stopped. */
+static void pool_free(struct pool *p)
+{
+    for (int i = 0; i < p->opened; i++) {
+        db_close(&p->all[i].db);
+        rds_close(&p->all[i].rds);
+    }
+    free(p->all);
+    free(p->idle);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->freed);
+}
 
 static void serve_one(struct worker *w, FCGX_Request *fr)
 {
@@ -49,25 +116,24 @@ static void serve_one(struct worker *w, FCGX_Request *fr)
     http_req_end(&req);
 }
 
-static void *worker_main(void *arg)
+static void *thread_main(void *arg)
 {
-    struct worker *w = arg;
+    int id = (int)(intptr_t)arg;
     FCGX_Request fr;
 
-    db_init(&w->db, the_server.cfg.database_url, the_server.cfg.db_echo);
-    rds_init(&w->rds, &the_server.cfg);
     FCGX_InitRequest(&fr, the_server.listen_fd, 0);
     while (!atomic_load(&the_server.stopping)) {
+        struct worker *w;
         if (FCGX_Accept_r(&fr) != 0)
             break;
-        atomic_store(&the_server.conn_fds[w->id], fr.ipcFd);
+        atomic_store(&the_server.conn_fds[id], fr.ipcFd);
+        w = pool_get(&the_server.pool, &the_server.cfg);
         serve_one(w, &fr);
+        pool_put(&the_server.pool, w);
         FCGX_Finish_r(&fr);
     }
-    atomic_store(&the_server.conn_fds[w->id], -1);
+    atomic_store(&the_server.conn_fds[id], -1);
     FCGX_Free(&fr, 1);
-    db_close(&w->db);
-    rds_close(&w->rds);
     return NULL;
 }
 
@@ -100,12 +166,12 @@ static void stop_workers(struct server *srv)
     atomic_store(&srv->stopping, true);
     FCGX_ShutdownPending();
     shutdown(srv->listen_fd, SHUT_RDWR);
-    for (int i = 0; i < srv->nworkers; i++) {
+    for (int i = 0; i < srv->nthreads; i++) {
         int fd = atomic_load(&srv->conn_fds[i]);
         if (fd >= 0)
             shutdown(fd, SHUT_RD);
     }
-    for (int i = 0; i < srv->nworkers; i++)
+    for (int i = 0; i < srv->nthreads; i++)
         pthread_join(srv->threads[i], NULL);
 }
 
@@ -116,11 +182,11 @@ static int serve(struct server *srv)
 
     if (FCGX_Init() != 0 || open_socket(srv) != 0)
         return 1;
-    srv->nworkers = srv->cfg.fcgi_threads;
-    srv->threads = calloc((size_t)srv->nworkers, sizeof(*srv->threads));
-    srv->workers = calloc((size_t)srv->nworkers, sizeof(*srv->workers));
-    srv->conn_fds = calloc((size_t)srv->nworkers, sizeof(*srv->conn_fds));
-    if (srv->threads == NULL || srv->workers == NULL || srv->conn_fds == NULL)
+    srv->nthreads = srv->cfg.fcgi_threads;
+    srv->threads = calloc((size_t)srv->nthreads, sizeof(*srv->threads));
+    srv->conn_fds = calloc((size_t)srv->nthreads, sizeof(*srv->conn_fds));
+    if (srv->threads == NULL || srv->conn_fds == NULL ||
+        pool_init(&srv->pool, srv->cfg.db_pool_size + srv->cfg.db_max_overflow) != 0)
         goto out;
 
     /* Block the stop signals in every thread; main waits for them. */
@@ -130,18 +196,17 @@ static int serve(struct server *srv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    for (int i = 0; i < srv->nworkers; i++) {
-        srv->workers[i].id = i;
-        srv->workers[i].cfg = &srv->cfg;
+    for (int i = 0; i < srv->nthreads; i++) {
         atomic_init(&srv->conn_fds[i], -1);
-        if (pthread_create(&srv->threads[i], NULL, worker_main, &srv->workers[i]) != 0) {
-            log_error(NULL, "cannot start worker thread %d", i);
-            srv->nworkers = i;
+        if (pthread_create(&srv->threads[i], NULL, thread_main, (void *)(intptr_t)i) != 0) {
+            log_error(NULL, "cannot start connection thread %d", i);
+            srv->nthreads = i;
             stop_workers(srv);
             goto out;
         }
     }
-    log_info(NULL, "chat-api listening on %s with %d threads", srv->cfg.fcgi_socket, srv->nworkers);
+    log_info(NULL, "chat-api listening on %s with %d threads and up to %d backends",
+             srv->cfg.fcgi_socket, srv->nthreads, srv->pool.cap);
     sigwait(&set, &sig);
     log_info(NULL, "signal %d: stopping", sig);
     stop_workers(srv);
@@ -150,8 +215,8 @@ out:
     close(srv->listen_fd);
     unlink(srv->cfg.fcgi_socket);
     free(srv->threads);
-    free(srv->workers);
     free(srv->conn_fds);
+    pool_free(&srv->pool);
     return rc;
 }
 

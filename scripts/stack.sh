@@ -78,7 +78,7 @@ write_env() {
         echo "REDIS_URL=unix://$VAR/redis/redis.sock?db=0"
         echo "SECRET_KEY=$(cat "$VAR/secret_key")"
         echo "FCGI_SOCKET=$VAR/chat-api.sock"
-        echo "FCGI_THREADS=64"
+        echo "FCGI_THREADS=256"
         echo "WS_HOST=127.0.0.1"
         echo "WS_PORT=${GW_PORTS[0]}"
         echo "GATEWAY_ID=gw1"
@@ -100,7 +100,10 @@ write_env() {
         {
             grep -v -e '^RATE_LIMIT' -e '^FCGI_' "$ENV_FILE"
             echo "FCGI_SOCKET=$VAR/chat-api-strict.sock"
-            echo "FCGI_THREADS=16"
+            echo "FCGI_THREADS=64"
+            # two backends for 64 threads: requests beyond them wait for one (tested)
+            echo "DB_POOL_SIZE=2"
+            echo "DB_MAX_OVERFLOW=0"
             echo "RATE_LIMIT_REQUESTS_PER_MINUTE=5"
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=1000"
             echo "RATE_LIMIT_AUTH_PER_MINUTE=3"

@@ -150,3 +150,16 @@ test('after Redis and PostgreSQL restart, no request fails on a connection the r
   await new Promise(r => setTimeout(r, 1000));
   assert.deepEqual(await burst(), [], 'a worker thread failed on a connection the restart closed');
 });
+
+test('more requests at once than chat-api has backends are all answered: they wait for one', async () => {
+  // The strict instance runs 64 connection threads over 2 backends (scripts/stack.sh);
+  // /health uses a backend's PostgreSQL and Redis connections.
+  const STRICT = process.env.CHAT_STRICT_BASE_URL || 'http://127.0.0.1:18001';
+  const t0 = Date.now();
+  const all = await Promise.all(Array.from({ length: 40 }, async () => {
+    const r = await fetch(STRICT + '/health');
+    return { status: r.status, json: await r.json() };
+  }));
+  for (const h of all) assert.deepEqual([h.status, h.json], [200, { status: 'ok', database: 'ok', redis: 'ok' }]);
+  assert.ok(Date.now() - t0 < 5000, `40 requests took ${Date.now() - t0} ms`);
+});
