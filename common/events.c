@@ -1,7 +1,10 @@
 /* events.c - see events.h. */
 #include "events.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +54,68 @@ json_t *ev_message(const char *conversation_id, long long seq, json_t *message)
 {
     return json_pack("{s:s, s:s, s:I, s:O}", "type", "message", "conversation_id", conversation_id,
                      "seq", (json_int_t)seq, "message", message);
+}
+
+#define EV_MSG_HEAD "{\"type\":\"message\",\"conversation_id\":\""
+#define EV_MSG_SEQ "\",\"seq\":"
+#define EV_MSG_BODY ",\"message\":"
+
+/* Text that needs no JSON escaping and fits the split's buffer: UUID forms PostgreSQL accepts. */
+static bool plain_id(const char *s, size_t len)
+{
+    if (len == 0 || len >= 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isxdigit((unsigned char)s[i]) && s[i] != '-' && s[i] != '{' && s[i] != '}')
+            return false;
+    return true;
+}
+
+char *ev_message_text(const char *conversation_id, long long seq, const char *message_text)
+{
+    size_t n = strlen(conversation_id), m = strlen(message_text);
+    size_t cap = sizeof(EV_MSG_HEAD EV_MSG_SEQ EV_MSG_BODY) + n + 24 + m + 1;
+    char *s;
+
+    if (!plain_id(conversation_id, n) || (s = malloc(cap)) == NULL)
+        return NULL;
+    snprintf(s, cap, EV_MSG_HEAD "%s" EV_MSG_SEQ "%lld" EV_MSG_BODY "%s}", conversation_id, seq,
+             message_text);
+    return s;
+}
+
+int ev_message_text_split(const char *payload, size_t len, char conversation_id[64],
+                          long long *seq, const char **message, size_t *message_len)
+{
+    const char *p = payload, *end = payload + len, *q;
+    char *num_end;
+    size_t head = sizeof(EV_MSG_HEAD) - 1, mid = sizeof(EV_MSG_SEQ) - 1,
+           body = sizeof(EV_MSG_BODY) - 1;
+
+    if (len < head || memcmp(p, EV_MSG_HEAD, head) != 0 || payload[len - 1] != '}')
+        return -1;
+    p += head;
+    if ((q = memchr(p, '"', (size_t)(end - p))) == NULL || !plain_id(p, (size_t)(q - p)))
+        return -1;
+    memcpy(conversation_id, p, (size_t)(q - p));
+    conversation_id[q - p] = '\0';
+    p = q;
+    if ((size_t)(end - p) < mid || memcmp(p, EV_MSG_SEQ, mid) != 0)
+        return -1;
+    p += mid;
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    *seq = strtoll(p, &num_end, 10);
+    p = num_end;
+    if ((size_t)(end - p) < body + 2 || memcmp(p, EV_MSG_BODY, body) != 0)
+        return -1;
+    p += body;
+    /* the message object runs to the payload's closing brace */
+    if (*p != '{' || end[-2] != '}')
+        return -1;
+    *message = p;
+    *message_len = (size_t)(end - 1 - p);
+    return 0;
 }
 
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing)
@@ -111,15 +176,15 @@ int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation
                        json_t *message)
 {
     char key[EV_KEY_MAX], score[24], trim_to[16];
-    char *payload = NULL, *cached = NULL;
-    json_t *ev = ev_message(conversation_id, seq, message);
+    char *payload = NULL, *cached = json_dumps(message, JSON_COMPACT);
+    json_t *ev = NULL;
     int rc = -1;
 
-    if (ev == NULL)
+    if (cached == NULL)
         goto out;
-    payload = json_dumps(ev, JSON_COMPACT);
-    cached = json_dumps(message, JSON_COMPACT);
-    if (payload == NULL || cached == NULL)
+    if ((payload = ev_message_text(conversation_id, seq, cached)) == NULL &&
+        ((ev = ev_message(conversation_id, seq, message)) == NULL ||
+         (payload = json_dumps(ev, JSON_COMPACT)) == NULL))
         goto out;
     ev_cache_key(conversation_id, key);
     snprintf(score, sizeof(score), "%lld", seq);

@@ -45,6 +45,23 @@ int64_t ev_epoch_ms(void);
  *   {"type":"member","conversation_id","user_id","action":"added"|"removed"}
  */
 json_t *ev_message(const char *conversation_id, long long seq, json_t *message /* borrowed */);
+
+/*
+ * The message event as text wrapped around the message's own compact JSON
+ * (the text the cache holds), so a send serialises the message once: the
+ * same JSON as ev_message() dumped. Returns a malloc'd string, or NULL when
+ * out of memory or when conversation_id is not plain UUID text (then use
+ * ev_message()).
+ */
+char *ev_message_text(const char *conversation_id, long long seq, const char *message_text);
+
+/*
+ * The message's text inside a payload made by ev_message_text(): *message
+ * points into payload, *conversation_id gets the id and *seq the seq.
+ * Returns 0, or -1 for any other shape (the caller parses the payload).
+ */
+int ev_message_text_split(const char *payload, size_t len, char conversation_id[64],
+                          long long *seq, const char **message, size_t *message_len);
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing);
 json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                 const char *message_id);

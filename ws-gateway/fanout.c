@@ -181,9 +181,28 @@ static void sub_remove(struct gw_conn *c, const char *conv_id)
     }
 }
 
-static void deliver_message(const char *cid, long long seq, const json_t *msg)
+/*
+ * The "message" frame from the message's compact JSON text (an event made
+ * by ev_message_text()): its keys, then type and read_status, with no tree
+ * built. The text is msg_row_to_json()'s, which has neither key.
+ */
+static char *frame_from_text(const char *msg, size_t len, size_t *n)
 {
-    const char *sender = json_string_value(json_object_get(msg, "sender_id"));
+    static const char tail[] = ",\"type\":\"message\",\"read_status\":\"sent\"}";
+    char *f = malloc(len - 1 + sizeof(tail));
+
+    if (f == NULL)
+        return NULL;
+    memcpy(f, msg, len - 1); /* without its closing brace */
+    memcpy(f + len - 1, tail, sizeof(tail));
+    *n = len - 1 + sizeof(tail) - 1;
+    return f;
+}
+
+/* Message seq to cid's local subscribers; the frame comes from msg, or from msg_text when msg is NULL. */
+static void deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
+                            const char *msg_text, size_t msg_len)
+{
     char *text = NULL; /* the frame, serialised for the first recipient */
     size_t n = 0;
 
@@ -199,7 +218,9 @@ static void deliver_message(const char *cid, long long seq, const json_t *msg)
         if (s->catching_up)
             continue;
         if (seq == s->last_seq + 1) {
-            if (text == NULL) {
+            if (text == NULL && msg == NULL) {
+                text = frame_from_text(msg_text, msg_len, &n);
+            } else if (text == NULL) {
                 json_t *f = message_frame(msg, "message");
                 text = f ? json_dumps(f, JSON_COMPACT) : NULL;
                 n = text ? strlen(text) : 0;
@@ -291,17 +312,38 @@ static void deliver_other(const char *cid, json_t *ev)
             gw_conn_send(s->conn, json_deep_copy(ev));
 }
 
+/* A message event written by ev_message_text(), read without building a tree; else -1. */
+static int dispatch_message_text(const char *payload, size_t len)
+{
+    char cid[64], id[UUID_STR_LEN], sender[UUID_STR_LEN];
+    long long seq, msg_seq;
+    const char *msg;
+    size_t msg_len;
+
+    if (ev_message_text_split(payload, len, cid, &seq, &msg, &msg_len) != 0 ||
+        msg_text_scan(msg, msg_len, id, &msg_seq, sender) != 0 || msg_seq != seq)
+        return -1;
+    deliver_message(cid, seq, sender[0] ? sender : NULL, NULL, msg, msg_len);
+    return 0;
+}
+
 static void dispatch(const char *payload, size_t len)
 {
-    json_t *ev = json_loadb(payload, len, 0, NULL);
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    const char *cid = json_string_value(json_object_get(ev, "conversation_id"));
+    json_t *ev;
+    const char *type, *cid;
 
+    if (dispatch_message_text(payload, len) == 0)
+        return;
+    ev = json_loadb(payload, len, 0, NULL);
+    type = json_string_value(json_object_get(ev, "type"));
+    cid = json_string_value(json_object_get(ev, "conversation_id"));
     if (type == NULL || cid == NULL)
         goto out;
-    if (strcmp(type, "message") == 0)
+    if (strcmp(type, "message") == 0) {
+        json_t *msg = json_object_get(ev, "message");
         deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
-                        json_object_get(ev, "message"));
+                        json_string_value(json_object_get(msg, "sender_id")), msg, NULL, 0);
+    }
     else if (strcmp(type, "typing") == 0)
         deliver_typing(cid);
     else if (strcmp(type, "member") == 0)
@@ -389,20 +431,38 @@ void gw_stream_start(void)
 }
 
 /* Publish ev (and cache msg at seq when given) on the command link. */
-void gw_publish(const char *conv_id, json_t *ev, json_t *cache_msg, long long seq)
+static void xadd(const char *conv_id, const char *payload)
 {
-    char stream[EV_KEY_MAX], cache[EV_KEY_MAX], score[24], trim[16];
-    char *payload = json_dumps(ev, JSON_COMPACT), *cached = NULL;
+    char stream[EV_KEY_MAX];
+    const char *argv[] = {"XADD", stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
+
+    ev_stream_key(ev_shard(conv_id, G.cfg.stream_shards), stream);
+    rlink_cmd(G.cmd, NULL, NULL, 8, argv, NULL);
+}
+
+void gw_publish(const char *conv_id, json_t *ev)
+{
+    char *payload = json_dumps(ev, JSON_COMPACT);
 
     json_decref(ev);
-    if (payload == NULL)
+    if (payload != NULL)
+        xadd(conv_id, payload);
+    free(payload);
+}
+
+void gw_publish_message(const char *conv_id, long long seq, json_t *msg)
+{
+    char cache[EV_KEY_MAX], score[24], trim[16];
+    char *cached = json_dumps(msg, JSON_COMPACT), *payload;
+
+    if (cached == NULL)
         return;
-    ev_stream_key(ev_shard(conv_id, G.cfg.stream_shards), stream);
+    payload = ev_message_text(conv_id, seq, cached);
+    if (payload != NULL)
+        xadd(conv_id, payload);
+    else
+        gw_publish(conv_id, ev_message(conv_id, seq, msg));
     {
-        const char *xadd[] = {"XADD", stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
-        rlink_cmd(G.cmd, NULL, NULL, 8, xadd, NULL);
-    }
-    if (cache_msg != NULL && (cached = json_dumps(cache_msg, JSON_COMPACT)) != NULL) {
         const char *zadd[] = {"ZADD", cache, score, cached};
         const char *ztrim[] = {"ZREMRANGEBYRANK", cache, "0", trim};
         const char *expire[] = {"EXPIRE", cache, EV_CACHE_TTL_SECONDS};

@@ -111,7 +111,9 @@ void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool
 void gw_subs_drop(struct gw_conn *c);
 void gw_stream_start(void);
 void gw_on_sub_link(int up, void *arg);
-void gw_publish(const char *conv_id, json_t *ev /* stolen */, json_t *cache_msg, long long seq);
+void gw_publish(const char *conv_id, json_t *ev /* stolen */);
+/* A stored message: its event and the conversation's cache, serialised once. */
+void gw_publish_message(const char *conv_id, long long seq, json_t *msg /* borrowed */);
 
 /* delivered.c */
 void gw_delivered(const char *conv_id, const char *user_id, long long seq);

@@ -34,8 +34,7 @@ static void announce(const char *user_id, char (*convs)[UUID_STR_LEN], int n, bo
     for (int i = 0; i < n; i++)
         gw_publish(convs[i],
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "presence", "conversation_id",
-                             convs[i], "user_id", user_id, "online", online),
-                   NULL, 0);
+                             convs[i], "user_id", user_id, "online", online));
 }
 
 /* The conversation ids of c's subscriptions (malloc'ed), count in *n. */

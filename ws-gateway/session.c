@@ -354,7 +354,7 @@ static void on_sent(PGresult *r, void *arg)
         gw_conn_send(c, ack);
         msg = msg_row_to_json(&m);
         if (msg != NULL && fresh)
-            gw_publish(s->conv_id, ev_message(s->conv_id, m.seq, msg), msg, m.seq);
+            gw_publish_message(s->conv_id, m.seq, msg);
         json_decref(msg);
     }
 out:
@@ -456,7 +456,7 @@ static void set_typing(const char *user_id, const char *cid, bool typing)
         const char *argv[] = {"PEXPIRE", key, "10000"};
         rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
     }
-    gw_publish(cid, ev_typing(cid, user_id, typing), NULL, 0);
+    gw_publish(cid, ev_typing(cid, user_id, typing));
 }
 
 static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
@@ -506,8 +506,7 @@ static void on_read(PGresult *r, void *arg)
     else
         gw_publish(x->conv_id,
                    ev_read(x->conv_id, x->c->user_id, atoll(PQgetvalue(r, 0, 1)),
-                           PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)),
-                   NULL, 0);
+                           PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2)));
     gw_conn_unref(x->c);
     free(x);
 }

@@ -252,6 +252,42 @@ static void test_event_shard_is_stable_and_in_range(void **state)
     assert_string_equal(key, "chat:typing:c1");
 }
 
+/* The message event built around the message's text is ev_message() dumped, and splits back. */
+static void test_event_message_text(void **state)
+{
+    const char *cid = "0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa";
+    json_t *msg = json_pack("{s:s, s:s, s:I, s:s}", "id", "0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f",
+                            "conversation_id", cid, "seq", (json_int_t)42, "content", "a \"}\" b");
+    char *mt = json_dumps(msg, JSON_COMPACT), *payload = ev_message_text(cid, 42, mt), got_cid[64];
+    json_t *ev = ev_message(cid, 42, msg), *parsed;
+    const char *inner;
+    size_t inner_len;
+    long long seq = 0;
+    (void)state;
+
+    assert_non_null(payload);
+    parsed = json_loads(payload, 0, NULL);
+    assert_non_null(parsed);
+    assert_true(json_equal(parsed, ev));
+    assert_int_equal(ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), 0);
+    assert_string_equal(got_cid, cid);
+    assert_int_equal(seq, 42);
+    assert_int_equal(inner_len, strlen(mt));
+    assert_memory_equal(inner, mt, inner_len);
+    /* ids needing escapes are not spliced; other shapes do not split */
+    assert_null(ev_message_text("a\"b", 1, mt));
+    assert_int_equal(ev_message_text_split("{\"type\":\"typing\"}", 19, got_cid, &seq, &inner, &inner_len), -1);
+    assert_int_equal(ev_message_text_split(payload, strlen(payload) - 1, got_cid, &seq, &inner, &inner_len), -1);
+    free(payload);
+    payload = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_int_equal(ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), -1);
+    free(payload);
+    free(mt);
+    json_decref(parsed);
+    json_decref(ev);
+    json_decref(msg);
+}
+
 static void test_event_json(void **state)
 {
     json_t *msg = json_pack("{s:s}", "id", "m1");
@@ -289,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_keys),
         cmocka_unit_test(test_event_shard_is_stable_and_in_range),
         cmocka_unit_test(test_event_json),
+        cmocka_unit_test(test_event_message_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
