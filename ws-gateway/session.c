@@ -834,8 +834,9 @@ void gw_liveness_sweep(uv_timer_t *t)
         if (quiet >= idle_ms) {
             log_info(NULL, "closing a websocket of user %s silent for %llu s", c->user_id,
                      (unsigned long long)(quiet / 1000));
-            /* through the writable callback: a kill timer set from outside
-             * lws' service is not armed on the libuv loop in 4.1 */
+            /* through the writable callback: lws_set_timeout(LWS_TO_KILL_ASYNC)
+             * from this timer left the socket open with lws 4.1 on libuv
+             * (the sweep found it again every second) */
             gw_conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
         } else if (quiet >= ping_ms && now - c->ping_ms >= ping_ms) {
             c->ping_due = true;
