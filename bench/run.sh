@@ -87,7 +87,11 @@ sleep 0.3
 sed -e "s#$VAR/chat-api.sock#$VAR/fcgi-hello.sock#" -e "s#:28000;#:28002;#" \
     -e "s#$VAR/nginx/nginx.pid#$VAR/hello-nginx.pid#" -e '/listen \[::1\]/d' \
     "$VAR/nginx/nginx.conf" > "$VAR/hello-nginx.conf"
-nginx -c "$VAR/hello-nginx.conf" -p "$VAR/nginx" 2> /dev/null
+nginx -c "$VAR/hello-nginx.conf" -p "$VAR/nginx" 2> "$VAR/log/hello-nginx.log" || {
+    echo "bench/run.sh: nginx for the trivial responder did not start (port 28002 taken?):" >&2
+    cat "$VAR/log/hello-nginx.log" >&2
+    exit 1
+}
 sleep 0.3
 "$BENCH" --json --base-url http://127.0.0.1:28002 --ws-url ws://127.0.0.1:28002 \
     --scenario http-get --path /hello --connections 64 --duration "$LD" | sed 's/"scenario":"http-get"/"limit":"trivial-fastcgi"/' | record
