@@ -19,7 +19,7 @@ out.push('# chat-bench results', '');
 out.push(`- Date: ${new Date().toISOString()}`);
 out.push(`- Commit: ${sh('git rev-parse --short HEAD')}${sh('git status --porcelain --untracked-files=no') ? ' (with local changes)' : ''}`);
 out.push(`- Machine: ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM, ${sh('uname -sr')}`);
-out.push('- Command: `bench/run.sh` (Release build, `scripts/stack.sh --profile bench`: nginx with 2 workers, chat-api with 64 threads, 2 gateways, PostgreSQL 15 with synchronous_commit=on, Redis; the load generator on the same 2 cores)', '');
+out.push('- Command: `bench/run.sh` (Release build, `scripts/stack.sh --profile bench`: nginx with 2 workers, chat-api with 256 connection threads over 15 backends, 2 gateways, PostgreSQL 15 with synchronous_commit=on, Redis; the load generator on the same 2 cores)', '');
 
 out.push('## Limits of this machine, measured in the same run', '');
 out.push('| limit | ops/s | how |', '|---|---:|---|');
