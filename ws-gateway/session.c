@@ -786,7 +786,8 @@ static void flush_one(struct gw_conn *c)
         return;
     }
     if (write_ping(wsi, c) != 0 || write_queued(wsi, c) != 0) {
-        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        /* the writable callback fails the same way and closes it (see the sweep) */
+        gw_conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
         return;
     }
     if (c->qhead != NULL)
