@@ -65,6 +65,18 @@ function client(url, opts) {
   };
 }
 
+// Two fresh users in a direct conversation, each with a socket on it (a's on
+// urlA, b's on urlB), once the gateway has subscribed both.
+async function openPair(urlA = WS, urlB = urlA) {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const ca = client(convUrl(urlA, cid, a.token));
+  const cb = client(convUrl(urlB, cid, b.token));
+  await Promise.all([ca.opened, cb.opened]);
+  await sleep(200);
+  return { a, b, cid, ca, cb };
+}
+
 const convUrl = (base, cid, token, extra = '') => `${base}/api/v1/ws/conversations/${cid}?token=${token}${extra}`;
 const isMsg = content => e => (e.type === 'message' || e.type === 'offline_message') && e.content === content;
 
@@ -118,12 +130,7 @@ test('REST send reaches a connected member; WS send is acked after storage', asy
 });
 
 test('a message sent on gateway A reaches a client on gateway B', async () => {
-  const a = await user(); const b = await user();
-  const cid = await direct(a, b);
-  const ca = client(convUrl(GW1, cid, a.token));
-  const cb = client(convUrl(GW2, cid, b.token));
-  await Promise.all([ca.opened, cb.opened]);
-  await sleep(200);
+  const { a, b, cid, ca, cb } = await openPair(GW1, GW2);
   ca.send({ type: 'message', content: 'across gateways' });
   const m = await cb.next(isMsg('across gateways'));
   assert.equal(m.sender_id, a.id);
@@ -188,12 +195,7 @@ test('after a Redis restart the gateway catches up from PostgreSQL without gaps'
 });
 
 test('typing is relayed as typing_indicator with the current typing users', async () => {
-  const a = await user(); const b = await user();
-  const cid = await direct(a, b);
-  const ca = client(convUrl(WS, cid, a.token));
-  const cb = client(convUrl(WS, cid, b.token));
-  await Promise.all([ca.opened, cb.opened]);
-  await sleep(200);
+  const { a, b, cid, ca, cb } = await openPair();
   ca.send({ type: 'typing', is_typing: true });
   const t = await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
   assert.equal(t.conversation_id, cid);
@@ -353,12 +355,7 @@ test('delivery to a socket advances the delivered watermark (read_status "delive
 });
 
 test('a read event over the socket moves the watermark and reaches the other members', async () => {
-  const a = await user(); const b = await user();
-  const cid = await direct(a, b);
-  const ca = client(convUrl(WS, cid, a.token));
-  const cb = client(convUrl(WS, cid, b.token));
-  await Promise.all([ca.opened, cb.opened]);
-  await sleep(200);
+  const { a, b, cid, ca, cb } = await openPair();
   const m = (await send(cid, a, 'read me')).json;
   await cb.next(isMsg('read me'));
   cb.send({ type: 'read', message_id: m.id });
@@ -555,12 +552,7 @@ test('1,000 connect/disconnect cycles leave the gateway where it was', async () 
 });
 
 test('a typer whose client vanished is dropped when its socket closes, and stays gone', async () => {
-  const a = await user(); const b = await user();
-  const cid = await direct(a, b);
-  const ca = client(convUrl(WS, cid, a.token));
-  const cb = client(convUrl(WS, cid, b.token));
-  await Promise.all([ca.opened, cb.opened]);
-  await sleep(200);
+  const { a, b, cid, ca, cb } = await openPair();
   ca.send({ type: 'typing', is_typing: true });
   await cb.next(e => e.type === 'typing_indicator' && e.typing_users.includes(a.id));
   const t0 = Date.now();
