@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run stop status test build clean format
+.PHONY: run stop status test fuzz build clean format
 
 BUILD ?= build
 
@@ -18,12 +18,16 @@ status:
 test:
 	@SANITIZE=$(SANITIZE) scripts/test.sh
 
+# libFuzzer targets, FUZZ_SECONDS each (default 60); not part of `make test`.
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
 	@cmake --build $(BUILD) -j $$(nproc)
 
 clean:
-	rm -rf build build-test build-asan
+	rm -rf build build-test build-asan build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,5 +1,6 @@
 /* events.c - see events.h. */
 #include "events.h"
+#include "message.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -88,7 +89,6 @@ int ev_message_text_split(const char *payload, size_t len, char conversation_id[
                           long long *seq, const char **message, size_t *message_len)
 {
     const char *p = payload, *end = payload + len, *q;
-    char *num_end;
     size_t head = sizeof(EV_MSG_HEAD) - 1, mid = sizeof(EV_MSG_SEQ) - 1,
            body = sizeof(EV_MSG_BODY) - 1;
 
@@ -103,10 +103,8 @@ int ev_message_text_split(const char *payload, size_t len, char conversation_id[
     if ((size_t)(end - p) < mid || memcmp(p, EV_MSG_SEQ, mid) != 0)
         return -1;
     p += mid;
-    if (p == end || *p < '0' || *p > '9')
+    if (!msg_take_seq(&p, end, seq))
         return -1;
-    *seq = strtoll(p, &num_end, 10);
-    p = num_end;
     if ((size_t)(end - p) < body + 2 || memcmp(p, EV_MSG_BODY, body) != 0)
         return -1;
     p += body;

@@ -1,6 +1,7 @@
 /* message.c - see message.h. */
 #include "message.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +195,23 @@ static bool take(const char **p, const char *end, const char *s)
     return true;
 }
 
+bool msg_take_seq(const char **p, const char *end, long long *out)
+{
+    long long v = 0;
+    const char *q = *p;
+
+    if (q == end || *q < '0' || *q > '9')
+        return false;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (LLONG_MAX - (*q - '0')) / 10)
+            return false;
+        v = v * 10 + (*q - '0');
+    }
+    *out = v;
+    *p = q;
+    return true;
+}
+
 static bool take_uuid(const char **p, const char *end, char out[UUID_STR_LEN])
 {
     if (end - *p < UUID_STR_LEN - 1)
@@ -210,17 +228,12 @@ int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long
                   char sender[UUID_STR_LEN])
 {
     const char *p = text, *end = text + len;
-    char cid[UUID_STR_LEN], *num_end;
+    char cid[UUID_STR_LEN];
 
     if (len < 2 || text[len - 1] != '}' || !take(&p, end, "{\"id\":\"") ||
         !take_uuid(&p, end, id) || !take(&p, end, "\",\"conversation_id\":\"") ||
-        !take_uuid(&p, end, cid) || !take(&p, end, "\",\"seq\":"))
-        return -1;
-    if (p == end || *p < '0' || *p > '9')
-        return -1;
-    *seq = strtoll(p, &num_end, 10);
-    p = num_end;
-    if (!take(&p, end, ",\"sender_id\":"))
+        !take_uuid(&p, end, cid) || !take(&p, end, "\",\"seq\":") || !msg_take_seq(&p, end, seq) ||
+        !take(&p, end, ",\"sender_id\":"))
         return -1;
     if (take(&p, end, "null")) {
         sender[0] = '\0';

@@ -96,6 +96,12 @@ json_t *msg_row_to_json(const struct msg_row *m);
 int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long *seq,
                   char sender[UUID_STR_LEN]);
 
+/*
+ * Consume the decimal digits at *p (before end, no terminator needed) into
+ * *out. False, with nothing consumed, when there is no digit or it overflows.
+ */
+bool msg_take_seq(const char **p, const char *end, long long *out);
+
 /* "sent" | "delivered" | "read" from the other members' lowest watermarks. */
 const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq);
 

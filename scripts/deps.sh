@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh [test] - install what the build, the stack (and with `test`, the
-# tests) need, and only what is missing (Debian 12). Quiet when all is there.
+# deps.sh [test|fuzz] - install what the build, the stack (and with `test`,
+# the tests; with `fuzz`, clang and libFuzzer) need, and only what is
+# missing (Debian 12). Quiet when all is there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -14,6 +15,8 @@ PKGS=(build-essential cmake pkg-config
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
 # `deps.sh test`: the browser test drives Debian's Chromium (playwright-core).
 [ "${1:-}" != test ] || PKGS+=(chromium)
+# `deps.sh fuzz`: clang with libFuzzer's runtime (scripts/fuzz.sh).
+[ "${1:-}" != fuzz ] || PKGS+=(clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -164,6 +164,37 @@ static void test_text_scan_rejects_other_shapes(void **state)
         assert_int_equal(msg_text_scan(bad[i], strlen(bad[i]), id, &seq, sender), -1);
 }
 
+/*
+ * The scanners read only len bytes: a text cut inside its seq digits (no
+ * terminator after them) is rejected, not read past (exact-size buffers, so
+ * ASan would see an over-read), and a seq that overflows is rejected.
+ */
+static void test_text_scans_stay_in_bounds(void **state)
+{
+    static const char head[] = "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+                               "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":12345";
+    static const char ev[] = "{\"type\":\"message\",\"conversation_id\":"
+                             "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":12345";
+    static const char big[] = "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+                              "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":99999999999999999999,"
+                              "\"sender_id\":null}";
+    char id[UUID_STR_LEN], sender[UUID_STR_LEN], cid[64], *exact;
+    const char *msg;
+    size_t msg_len;
+    long long seq;
+    (void)state;
+
+    exact = malloc(sizeof(head) - 1);
+    memcpy(exact, head, sizeof(head) - 1);
+    assert_int_equal(msg_text_scan(exact, sizeof(head) - 1, id, &seq, sender), -1);
+    free(exact);
+    exact = malloc(sizeof(ev) - 1);
+    memcpy(exact, ev, sizeof(ev) - 1);
+    assert_int_equal(ev_message_text_split(exact, sizeof(ev) - 1, cid, &seq, &msg, &msg_len), -1);
+    free(exact);
+    assert_int_equal(msg_text_scan(big, strlen(big), id, &seq, sender), -1);
+}
+
 /* A redisReply array of four integers, as the rate-limit script returns. */
 static redisReply *reply4(long long a, long long b, long long c, long long d)
 {
@@ -318,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_read_status_from_watermarks),
         cmocka_unit_test(test_text_scan_reads_dumped_messages),
         cmocka_unit_test(test_text_scan_rejects_other_shapes),
+        cmocka_unit_test(test_text_scans_stay_in_bounds),
         cmocka_unit_test(test_ratelimit_within_limits),
         cmocka_unit_test(test_ratelimit_minute_exceeded),
         cmocka_unit_test(test_ratelimit_hour_exceeded),
