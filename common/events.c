@@ -85,31 +85,21 @@ char *ev_message_text(const char *conversation_id, long long seq, const char *me
     return s;
 }
 
-int ev_message_text_split(const char *payload, size_t len, char conversation_id[64],
-                          long long *seq, const char **message, size_t *message_len)
+int ev_message_text_split(const char *payload, size_t len, char conversation_id[64], long long *seq,
+                          const char **message, size_t *message_len)
 {
     const char *p = payload, *end = payload + len, *q;
-    size_t head = sizeof(EV_MSG_HEAD) - 1, mid = sizeof(EV_MSG_SEQ) - 1,
-           body = sizeof(EV_MSG_BODY) - 1;
 
-    if (len < head || memcmp(p, EV_MSG_HEAD, head) != 0 || payload[len - 1] != '}')
-        return -1;
-    p += head;
-    if ((q = memchr(p, '"', (size_t)(end - p))) == NULL || !plain_id(p, (size_t)(q - p)))
+    if (!msg_take(&p, end, EV_MSG_HEAD) || (q = memchr(p, '"', (size_t)(end - p))) == NULL ||
+        !plain_id(p, (size_t)(q - p)))
         return -1;
     memcpy(conversation_id, p, (size_t)(q - p));
     conversation_id[q - p] = '\0';
     p = q;
-    if ((size_t)(end - p) < mid || memcmp(p, EV_MSG_SEQ, mid) != 0)
-        return -1;
-    p += mid;
-    if (!msg_take_seq(&p, end, seq))
-        return -1;
-    if ((size_t)(end - p) < body + 2 || memcmp(p, EV_MSG_BODY, body) != 0)
-        return -1;
-    p += body;
     /* the message object runs to the payload's closing brace */
-    if (*p != '{' || end[-2] != '}')
+    if (!msg_take(&p, end, EV_MSG_SEQ) || !msg_take_seq(&p, end, seq) ||
+        !msg_take(&p, end, EV_MSG_BODY) || end - p < 2 || *p != '{' || end[-1] != '}' ||
+        end[-2] != '}')
         return -1;
     *message = p;
     *message_len = (size_t)(end - 1 - p);
@@ -136,13 +126,69 @@ json_t *ev_member(const char *conversation_id, const char *user_id, const char *
                      "user_id", user_id, "action", action);
 }
 
-/* Append the XADD of ev to the pipeline. Returns 0 or -1. */
-static int append_xadd(struct rds_conn *r, int nshards, const char *cid, const char *payload)
+/* The XADD of payload (owned by p from now on) as the first command of an empty p. */
+static void pub_xadd(struct ev_pub *p, int nshards, const char *cid, char *payload)
 {
-    char key[EV_KEY_MAX];
-    const char *argv[] = {"XADD", key, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
-    ev_stream_key(ev_shard(cid, nshards), key);
-    return rds_append_argv(r, 8, argv, NULL);
+    const char *argv[] = {"XADD", p->stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
+
+    ev_stream_key(ev_shard(cid, nshards), p->stream);
+    p->payload = payload;
+    p->argc[0] = 8;
+    memcpy(p->argv[0], argv, sizeof(argv));
+    p->n = 1;
+}
+
+int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, const json_t *ev)
+{
+    char *payload = json_dumps(ev, JSON_COMPACT);
+
+    memset(p, 0, sizeof(*p));
+    if (payload == NULL)
+        return -1;
+    pub_xadd(p, nshards, conversation_id, payload);
+    return 0;
+}
+
+int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
+                   json_t *message)
+{
+    char *cached = json_dumps(message, JSON_COMPACT), *payload = NULL;
+    json_t *ev = NULL;
+
+    memset(p, 0, sizeof(*p));
+    if (cached != NULL && (payload = ev_message_text(conversation_id, seq, cached)) == NULL &&
+        (ev = ev_message(conversation_id, seq, message)) != NULL)
+        payload = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (payload == NULL) {
+        free(cached);
+        return -1;
+    }
+    pub_xadd(p, nshards, conversation_id, payload);
+    p->cached = cached;
+    ev_cache_key(conversation_id, p->cache);
+    snprintf(p->score, sizeof(p->score), "%lld", seq);
+    snprintf(p->trim, sizeof(p->trim), "%d", -(EV_CACHE_SIZE + 1));
+    {
+        const char *zadd[] = {"ZADD", p->cache, p->score, cached};
+        const char *ztrim[] = {"ZREMRANGEBYRANK", p->cache, "0", p->trim};
+        const char *expire[] = {"EXPIRE", p->cache, EV_CACHE_TTL_SECONDS};
+        memcpy(p->argv[1], zadd, sizeof(zadd));
+        memcpy(p->argv[2], ztrim, sizeof(ztrim));
+        memcpy(p->argv[3], expire, sizeof(expire));
+        p->argc[1] = 4;
+        p->argc[2] = 4;
+        p->argc[3] = 3;
+    }
+    p->n = 4;
+    return 0;
+}
+
+void ev_pub_free(struct ev_pub *p)
+{
+    free(p->payload);
+    free(p->cached);
+    memset(p, 0, sizeof(*p));
 }
 
 static int collect_ok(struct rds_conn *r, int n)
@@ -158,48 +204,34 @@ static int collect_ok(struct rds_conn *r, int n)
     return rc;
 }
 
+/* Send p's commands in one pipeline and check every reply; frees p. */
+static int pub_send(struct rds_conn *r, struct ev_pub *p)
+{
+    int rc = 0;
+
+    for (int i = 0; i < p->n && rc == 0; i++)
+        rc = rds_append_argv(r, p->argc[i], p->argv[i], NULL);
+    if (rc == 0)
+        rc = collect_ok(r, p->n);
+    ev_pub_free(p);
+    return rc;
+}
+
 int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, const json_t *ev)
 {
-    char *payload = json_dumps(ev, JSON_COMPACT);
-    int rc = -1;
-    if (payload == NULL)
+    struct ev_pub p;
+
+    if (ev_pub_event(&p, nshards, conversation_id, ev) != 0)
         return -1;
-    if (append_xadd(r, nshards, conversation_id, payload) == 0)
-        rc = collect_ok(r, 1);
-    free(payload);
-    return rc;
+    return pub_send(r, &p);
 }
 
 int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
                        json_t *message)
 {
-    char key[EV_KEY_MAX], score[24], trim_to[16];
-    char *payload = NULL, *cached = json_dumps(message, JSON_COMPACT);
-    json_t *ev = NULL;
-    int rc = -1;
+    struct ev_pub p;
 
-    if (cached == NULL)
-        goto out;
-    if ((payload = ev_message_text(conversation_id, seq, cached)) == NULL &&
-        ((ev = ev_message(conversation_id, seq, message)) == NULL ||
-         (payload = json_dumps(ev, JSON_COMPACT)) == NULL))
-        goto out;
-    ev_cache_key(conversation_id, key);
-    snprintf(score, sizeof(score), "%lld", seq);
-    snprintf(trim_to, sizeof(trim_to), "%d", -(EV_CACHE_SIZE + 1));
-    {
-        const char *zadd[] = {"ZADD", key, score, cached};
-        const char *ztrim[] = {"ZREMRANGEBYRANK", key, "0", trim_to};
-        const char *expire[] = {"EXPIRE", key, EV_CACHE_TTL_SECONDS};
-        if (append_xadd(r, nshards, conversation_id, payload) != 0 ||
-            rds_append_argv(r, 4, zadd, NULL) != 0 || rds_append_argv(r, 4, ztrim, NULL) != 0 ||
-            rds_append_argv(r, 3, expire, NULL) != 0)
-            goto out;
-    }
-    rc = collect_ok(r, 4);
-out:
-    free(payload);
-    free(cached);
-    json_decref(ev);
-    return rc;
+    if (ev_pub_message(&p, nshards, conversation_id, seq, message) != 0)
+        return -1;
+    return pub_send(r, &p);
 }

@@ -60,12 +60,38 @@ char *ev_message_text(const char *conversation_id, long long seq, const char *me
  * points into payload, *conversation_id gets the id and *seq the seq.
  * Returns 0, or -1 for any other shape (the caller parses the payload).
  */
-int ev_message_text_split(const char *payload, size_t len, char conversation_id[64],
-                          long long *seq, const char **message, size_t *message_len);
+int ev_message_text_split(const char *payload, size_t len, char conversation_id[64], long long *seq,
+                          const char **message, size_t *message_len);
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing);
 json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                 const char *message_id);
 json_t *ev_member(const char *conversation_id, const char *user_id, const char *action);
+
+/*
+ * An event's publication as Redis commands, the same for the blocking
+ * client (chat-api, below) and the gateway's async one: XADD on the
+ * conversation's shard and, for a message, ZADD, trim and EXPIRE of the
+ * conversation's cache. A message is serialised once: the event is written
+ * around the cache entry's text (ev_message_text). The argv arrays point
+ * into the struct, so it must stay where it was filled until sent.
+ */
+#define EV_PUB_MAX 4
+struct ev_pub {
+    int n;
+    int argc[EV_PUB_MAX];
+    const char *argv[EV_PUB_MAX][8];
+    char stream[EV_KEY_MAX], cache[EV_KEY_MAX], score[24], trim[16];
+    char *payload, *cached;
+};
+
+/* Fill p for ev (borrowed). Returns 0, or -1 when out of memory (p is then empty). */
+int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, const json_t *ev);
+
+/* Fill p for a stored message (borrowed) at seq. Returns 0, or -1 when out of memory. */
+int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
+                   json_t *message);
+
+void ev_pub_free(struct ev_pub *p);
 
 /*
  * Publish ev (borrowed) on the conversation's shard with one XADD.

@@ -185,8 +185,7 @@ json_t *msg_row_to_json(const struct msg_row *m)
     return o;
 }
 
-/* Consume literal s at *p; false (nothing consumed) if it is not there. */
-static bool take(const char **p, const char *end, const char *s)
+bool msg_take(const char **p, const char *end, const char *s)
 {
     size_t n = strlen(s);
     if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
@@ -230,16 +229,18 @@ int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long
     const char *p = text, *end = text + len;
     char cid[UUID_STR_LEN];
 
-    if (len < 2 || text[len - 1] != '}' || !take(&p, end, "{\"id\":\"") ||
-        !take_uuid(&p, end, id) || !take(&p, end, "\",\"conversation_id\":\"") ||
-        !take_uuid(&p, end, cid) || !take(&p, end, "\",\"seq\":") || !msg_take_seq(&p, end, seq) ||
-        !take(&p, end, ",\"sender_id\":"))
+    if (len < 2 || text[len - 1] != '}' || !msg_take(&p, end, "{\"id\":\"") ||
+        !take_uuid(&p, end, id) || !msg_take(&p, end, "\",\"conversation_id\":\"") ||
+        !take_uuid(&p, end, cid) || !msg_take(&p, end, "\",\"seq\":") ||
+        !msg_take_seq(&p, end, seq) || !msg_take(&p, end, ",\"sender_id\":"))
         return -1;
-    if (take(&p, end, "null")) {
+    if (msg_take(&p, end, "null")) {
         sender[0] = '\0';
         return 0;
     }
-    return take(&p, end, "\"") && take_uuid(&p, end, sender) && take(&p, end, "\"") ? 0 : -1;
+    if (!msg_take(&p, end, "\"") || !take_uuid(&p, end, sender) || !msg_take(&p, end, "\""))
+        return -1;
+    return 0;
 }
 
 const char *msg_read_status(long long seq, long long min_read_seq, long long min_delivered_seq)

@@ -96,6 +96,9 @@ json_t *msg_row_to_json(const struct msg_row *m);
 int msg_text_scan(const char *text, size_t len, char id[UUID_STR_LEN], long long *seq,
                   char sender[UUID_STR_LEN]);
 
+/* Consume literal s at *p (before end); false, with nothing consumed, if it is not there. */
+bool msg_take(const char **p, const char *end, const char *s);
+
 /*
  * Consume the decimal digits at *p (before end, no terminator needed) into
  * *out. False, with nothing consumed, when there is no digit or it overflows.

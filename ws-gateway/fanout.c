@@ -199,7 +199,10 @@ static char *frame_from_text(const char *msg, size_t len, size_t *n)
     return f;
 }
 
-/* Message seq to cid's local subscribers; the frame comes from msg, or from msg_text when msg is NULL. */
+/*
+ * Message seq to cid's local subscribers. The frame comes from msg, or from
+ * msg_text when msg is NULL.
+ */
 static void deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
                             const char *msg_text, size_t msg_len)
 {
@@ -343,8 +346,7 @@ static void dispatch(const char *payload, size_t len)
         json_t *msg = json_object_get(ev, "message");
         deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
                         json_string_value(json_object_get(msg, "sender_id")), msg, NULL, 0);
-    }
-    else if (strcmp(type, "typing") == 0)
+    } else if (strcmp(type, "typing") == 0)
         deliver_typing(cid);
     else if (strcmp(type, "member") == 0)
         deliver_member(cid, json_string_value(json_object_get(ev, "user_id")),
@@ -430,49 +432,27 @@ void gw_stream_start(void)
         snprintf(G.stream_ids[i], sizeof(G.stream_ids[i]), "%lld-0", (long long)ev_epoch_ms());
 }
 
-/* Publish ev (and cache msg at seq when given) on the command link. */
-static void xadd(const char *conv_id, const char *payload)
+/* Send p's commands on the command link (replies unread); frees p. */
+static void pub_send(struct ev_pub *p)
 {
-    char stream[EV_KEY_MAX];
-    const char *argv[] = {"XADD", stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
-
-    ev_stream_key(ev_shard(conv_id, G.cfg.stream_shards), stream);
-    rlink_cmd(G.cmd, NULL, NULL, 8, argv, NULL);
+    for (int i = 0; i < p->n; i++)
+        rlink_cmd(G.cmd, NULL, NULL, p->argc[i], p->argv[i], NULL);
+    ev_pub_free(p);
 }
 
 void gw_publish(const char *conv_id, json_t *ev)
 {
-    char *payload = json_dumps(ev, JSON_COMPACT);
+    struct ev_pub p;
 
+    if (ev_pub_event(&p, G.cfg.stream_shards, conv_id, ev) == 0)
+        pub_send(&p);
     json_decref(ev);
-    if (payload != NULL)
-        xadd(conv_id, payload);
-    free(payload);
 }
 
 void gw_publish_message(const char *conv_id, long long seq, json_t *msg)
 {
-    char cache[EV_KEY_MAX], score[24], trim[16];
-    char *cached = json_dumps(msg, JSON_COMPACT), *payload;
+    struct ev_pub p;
 
-    if (cached == NULL)
-        return;
-    payload = ev_message_text(conv_id, seq, cached);
-    if (payload != NULL)
-        xadd(conv_id, payload);
-    else
-        gw_publish(conv_id, ev_message(conv_id, seq, msg));
-    {
-        const char *zadd[] = {"ZADD", cache, score, cached};
-        const char *ztrim[] = {"ZREMRANGEBYRANK", cache, "0", trim};
-        const char *expire[] = {"EXPIRE", cache, EV_CACHE_TTL_SECONDS};
-        ev_cache_key(conv_id, cache);
-        snprintf(score, sizeof(score), "%lld", seq);
-        snprintf(trim, sizeof(trim), "%d", -(EV_CACHE_SIZE + 1));
-        rlink_cmd(G.cmd, NULL, NULL, 4, zadd, NULL);
-        rlink_cmd(G.cmd, NULL, NULL, 4, ztrim, NULL);
-        rlink_cmd(G.cmd, NULL, NULL, 3, expire, NULL);
-    }
-    free(payload);
-    free(cached);
+    if (ev_pub_message(&p, G.cfg.stream_shards, conv_id, seq, msg) == 0)
+        pub_send(&p);
 }

@@ -171,13 +171,15 @@ static void test_text_scan_rejects_other_shapes(void **state)
  */
 static void test_text_scans_stay_in_bounds(void **state)
 {
-    static const char head[] = "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
-                               "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":12345";
+    static const char head[] =
+        "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":12345";
     static const char ev[] = "{\"type\":\"message\",\"conversation_id\":"
                              "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":12345";
-    static const char big[] = "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
-                              "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":99999999999999999999,"
-                              "\"sender_id\":null}";
+    static const char big[] =
+        "{\"id\":\"0192f0c4-7d1e-7c3a-9b2f-1a2b3c4d5e6f\",\"conversation_id\":"
+        "\"0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa\",\"seq\":99999999999999999999,"
+        "\"sender_id\":null}";
     char id[UUID_STR_LEN], sender[UUID_STR_LEN], cid[64], *exact;
     const char *msg;
     size_t msg_len;
@@ -300,22 +302,59 @@ static void test_event_message_text(void **state)
     parsed = json_loads(payload, 0, NULL);
     assert_non_null(parsed);
     assert_true(json_equal(parsed, ev));
-    assert_int_equal(ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), 0);
+    assert_int_equal(
+        ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), 0);
     assert_string_equal(got_cid, cid);
     assert_int_equal(seq, 42);
     assert_int_equal(inner_len, strlen(mt));
     assert_memory_equal(inner, mt, inner_len);
     /* ids needing escapes are not spliced; other shapes do not split */
     assert_null(ev_message_text("a\"b", 1, mt));
-    assert_int_equal(ev_message_text_split("{\"type\":\"typing\"}", 19, got_cid, &seq, &inner, &inner_len), -1);
-    assert_int_equal(ev_message_text_split(payload, strlen(payload) - 1, got_cid, &seq, &inner, &inner_len), -1);
+    assert_int_equal(
+        ev_message_text_split("{\"type\":\"typing\"}", 19, got_cid, &seq, &inner, &inner_len), -1);
+    assert_int_equal(
+        ev_message_text_split(payload, strlen(payload) - 1, got_cid, &seq, &inner, &inner_len), -1);
     free(payload);
     payload = json_dumps(ev, JSON_SORT_KEYS | JSON_COMPACT);
-    assert_int_equal(ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), -1);
+    assert_int_equal(
+        ev_message_text_split(payload, strlen(payload), got_cid, &seq, &inner, &inner_len), -1);
     free(payload);
     free(mt);
     json_decref(parsed);
     json_decref(ev);
+    json_decref(msg);
+}
+
+/* A message's publication: XADD of the spliced event on its shard, then the cache commands. */
+static void test_event_publication_commands(void **state)
+{
+    const char *cid = "0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa";
+    json_t *msg = json_pack("{s:s, s:I}", "id", "m1", "seq", (json_int_t)7);
+    char *mt = json_dumps(msg, JSON_COMPACT), *want = ev_message_text(cid, 7, mt),
+         stream[EV_KEY_MAX];
+    struct ev_pub p;
+    (void)state;
+
+    assert_int_equal(ev_pub_message(&p, 8, cid, 7, msg), 0);
+    assert_int_equal(p.n, 4);
+    ev_stream_key(ev_shard(cid, 8), stream);
+    assert_int_equal(p.argc[0], 8);
+    assert_string_equal(p.argv[0][0], "XADD");
+    assert_string_equal(p.argv[0][1], stream);
+    assert_string_equal(p.argv[0][7], want);
+    assert_string_equal(p.argv[1][0], "ZADD");
+    assert_string_equal(p.argv[1][2], "7");
+    assert_string_equal(p.argv[1][3], mt);
+    assert_string_equal(p.argv[2][0], "ZREMRANGEBYRANK");
+    assert_string_equal(p.argv[3][0], "EXPIRE");
+    assert_string_equal(p.argv[1][1], p.argv[3][1]);
+    ev_pub_free(&p);
+    assert_int_equal(ev_pub_event(&p, 8, cid, msg), 0);
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.argv[0][7], mt);
+    ev_pub_free(&p);
+    free(want);
+    free(mt);
     json_decref(msg);
 }
 
@@ -358,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_event_shard_is_stable_and_in_range),
         cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_event_message_text),
+        cmocka_unit_test(test_event_publication_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
