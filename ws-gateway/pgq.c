@@ -19,9 +19,9 @@
 #define PGQ_MAX_PREPARED 32
 
 struct pgq_job {
-    const char *sql;              /* static; NULL for a batch job: batch->sql */
+    const char *sql;               /* static; NULL for a batch job: batch->sql */
     const struct pgq_batch *batch; /* NULL: never batched */
-    bool solo;                    /* its batch failed: runs alone */
+    bool solo;                     /* its batch failed: runs alone */
     int n;
     char *params[PGQ_MAX_PARAMS];
     pgq_cb cb;
@@ -54,6 +54,25 @@ static void job_free(struct pgq_job *j)
 
 static void pgq_pump(struct pgq *q);
 
+/* Hand j its result (NULL: failed) and forget it. */
+static void job_finish(struct pgq *q, struct pgq_job *j, PGresult *res)
+{
+    j->cb(res, j->arg);
+    job_free(j);
+    q->njobs--;
+}
+
+/* Take the head job off the queue. */
+static struct pgq_job *job_pop(struct pgq *q)
+{
+    struct pgq_job *j = q->head;
+    q->head = j->next;
+    if (q->head == NULL)
+        q->tail = NULL;
+    j->next = NULL;
+    return j;
+}
+
 static void free_handle(uv_handle_t *h)
 {
     free(h);
@@ -81,9 +100,7 @@ static void pgq_drop(struct pgq *q, const char *why)
         while (chain != NULL) {
             struct pgq_job *j = chain;
             chain = j->next;
-            j->cb(NULL, j->arg);
-            job_free(j);
-            q->njobs--;
+            job_finish(q, j, NULL);
         }
     }
 }
@@ -152,10 +169,8 @@ static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresu
         struct pgq_job *j = chain;
         PGresult *one = batch_row(res, i);
         chain = j->next;
-        j->cb(one, j->arg);
+        job_finish(q, j, one);
         PQclear(one);
-        job_free(j);
-        q->njobs--;
     }
 }
 
@@ -185,9 +200,7 @@ static void pgq_read(struct pgq *q)
             if (k > 1) {
                 batch_done(q, j, k, res);
             } else {
-                j->cb(res, j->arg);
-                job_free(j);
-                q->njobs--;
+                job_finish(q, j, res);
             }
             PQclear(q->last);
             q->last = NULL;
@@ -233,15 +246,8 @@ static void on_retry(uv_timer_t *t)
 /* Fail every queued job (database unreachable). */
 static void pgq_fail_queued(struct pgq *q)
 {
-    while (q->head != NULL) {
-        struct pgq_job *j = q->head;
-        q->head = j->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        j->cb(NULL, j->arg);
-        job_free(j);
-        q->njobs--;
-    }
+    while (q->head != NULL)
+        job_finish(q, job_pop(q), NULL);
 }
 
 /* Array literal {"v1",NULL,...} of parameter i of the k jobs from j; malloc'd. */
@@ -315,6 +321,20 @@ static int send_prepared(struct pgq *q, const char *sql, int n, const char *cons
     return PQsendQueryPrepared(q->pg, name, n, params, NULL, NULL, 0);
 }
 
+/* Send sql for chain (k jobs taken off the queue), which becomes the running statement. */
+static void run(struct pgq *q, struct pgq_job *chain, int k, const char *sql, int n,
+                const char *const *params)
+{
+    q->running = chain;
+    q->nrunning = k;
+    if (send_prepared(q, sql, n, params) == 0) {
+        pgq_drop(q, PQerrorMessage(q->pg));
+        return;
+    }
+    if (PQflush(q->pg) == 1)
+        uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
+}
+
 /*
  * Start the queued jobs of the head's batch as one statement when there
  * are two or more. Returns true when it started (or dropped) something.
@@ -324,7 +344,7 @@ static bool batch_start(struct pgq *q)
     struct pgq_job *first = q->head, *last = first;
     char *arrays[PGQ_MAX_PARAMS] = {0};
     size_t bytes = 0;
-    int k = 0, rc, n = first->n;
+    int k = 0, n = first->n;
     bool ok = true;
 
     if (first->batch == NULL || first->solo)
@@ -350,17 +370,9 @@ static bool batch_start(struct pgq *q)
     if (q->head == NULL)
         q->tail = NULL;
     last->next = NULL;
-    q->running = first;
-    q->nrunning = k;
-    rc = send_prepared(q, first->batch->many_sql, n, (const char *const *)arrays);
+    run(q, first, k, first->batch->many_sql, n, (const char *const *)arrays);
     for (int i = 0; i < n; i++)
         free(arrays[i]);
-    if (rc == 0) {
-        pgq_drop(q, PQerrorMessage(q->pg));
-        return true;
-    }
-    if (PQflush(q->pg) == 1)
-        uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
     return true;
 }
 
@@ -377,20 +389,8 @@ static void pgq_pump(struct pgq *q)
     }
     if (batch_start(q))
         return;
-    j = q->head;
-    q->head = j->next;
-    if (q->head == NULL)
-        q->tail = NULL;
-    j->next = NULL;
-    q->running = j;
-    q->nrunning = 1;
-    if (send_prepared(q, j->sql ? j->sql : j->batch->sql, j->n, (const char *const *)j->params) ==
-        0) {
-        pgq_drop(q, PQerrorMessage(q->pg));
-        return;
-    }
-    if (PQflush(q->pg) == 1)
-        uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
+    j = job_pop(q);
+    run(q, j, 1, j->sql ? j->sql : j->batch->sql, j->n, (const char *const *)j->params);
 }
 
 struct pgq *pgq_new(uv_loop_t *loop, const char *conninfo)
