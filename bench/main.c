@@ -247,7 +247,6 @@ static void usage(void)
             "  --json              one JSON object per result\n");
 }
 
-
 /* Comma-separated WebSocket URLs into B.ws. */
 static int parse_ws_urls(const char *list)
 {

@@ -77,8 +77,12 @@ int conv_require_member(struct http_req *req, const char *cid, const char *type)
     return rc;
 }
 
-void conv_min_watermarks(const json_t *wm, const char *user_id, long long *min_read,
-                         long long *min_delivered)
+/*
+ * Lowest watermarks of members other than user_id, from a JSON array of
+ * [user_id, last_read_seq, delivered_seq] triples (as the queries return).
+ */
+static void conv_min_watermarks(const json_t *wm, const char *user_id, long long *min_read,
+                                long long *min_delivered)
 {
     size_t i;
     json_t *t;

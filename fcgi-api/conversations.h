@@ -46,11 +46,4 @@ void conv_publish_created(struct http_req *req, const char *cid, const char *fie
 void conv_publish_member(struct http_req *req, const char *cid, const char *user_id,
                          const char *action);
 
-/*
- * Lowest watermarks of members other than user_id, from a JSON array of
- * [user_id, last_read_seq, delivered_seq] triples (as the queries return).
- */
-void conv_min_watermarks(const json_t *wm, const char *user_id, long long *min_read,
-                         long long *min_delivered);
-
 #endif
