@@ -215,3 +215,51 @@ const char *db_get(const PGresult *r, int row, int col)
         return NULL;
     return PQgetvalue(r, row, col);
 }
+
+char *db_text_array(const char *const *vals, int k)
+{
+    size_t cap = 3, at = 0;
+    char *s;
+
+    for (int m = 0; m < k; m++)
+        cap += (vals[m] ? 2 * strlen(vals[m]) + 2 : 4) + 1;
+    if ((s = malloc(cap)) == NULL)
+        return NULL;
+    s[at++] = '{';
+    for (int m = 0; m < k; m++) {
+        const char *v = vals[m];
+        if (m > 0)
+            s[at++] = ',';
+        if (v == NULL) {
+            memcpy(s + at, "NULL", 4);
+            at += 4;
+            continue;
+        }
+        s[at++] = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                s[at++] = '\\';
+            s[at++] = *v;
+        }
+        s[at++] = '"';
+    }
+    s[at++] = '}';
+    s[at] = '\0';
+    return s;
+}
+
+PGresult *db_result_row(const PGresult *res, int i)
+{
+    PGresult *one = PQcopyResult(res, PG_COPYRES_ATTRS);
+    if (one == NULL || PQgetisnull(res, i, 0))
+        return one;
+    for (int c = 0; c < PQnfields(res); c++) {
+        bool null = PQgetisnull(res, i, c);
+        if (!PQsetvalue(one, 0, c, null ? NULL : PQgetvalue(res, i, c),
+                        null ? -1 : PQgetlength(res, i, c))) {
+            PQclear(one);
+            return NULL;
+        }
+    }
+    return one;
+}

@@ -72,6 +72,19 @@ static inline bool db_has_row(const PGresult *r)
 /* Field as string; NULL when SQL NULL. Borrowed from the result. */
 const char *db_get(const PGresult *r, int row, int col);
 
+/*
+ * Batches pass one parameter per column: the array literal {"v1",NULL,...}
+ * of k text values (NULL = SQL NULL). malloc'd; NULL when out of memory.
+ */
+char *db_text_array(const char *const *vals, int k);
+
+/*
+ * Row i of a batch result as a result of its own, shaped like the
+ * single-row statement's: no row when the row's first column is NULL.
+ * The caller PQclear()s it; NULL when out of memory.
+ */
+PGresult *db_result_row(const PGresult *res, int i);
+
 /* Map a SQLSTATE to our error class. */
 enum db_err db_err_from_sqlstate(const char *sqlstate);
 

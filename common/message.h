@@ -63,8 +63,10 @@ enum {
  * five parameters as arrays (element k of each is message k), one row per
  * message in input order with msg_send_stmt's columns, all NULL where
  * msg_send_stmt would return no row. Messages of one conversation get
- * consecutive seqs in input order. A duplicate client id (within the batch
- * or concurrent) fails the whole statement: run the messages one by one.
+ * consecutive seqs in input order. Conversations are locked in id order,
+ * so batches running at once (in any process) never deadlock each other.
+ * A duplicate client id (within the batch or concurrent) fails the whole
+ * statement: run the messages one by one.
  */
 extern const char msg_send_many_sql[];
 

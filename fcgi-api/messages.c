@@ -15,6 +15,7 @@
 #include "log.h"
 #include "message.h"
 #include "ratelimit.h"
+#include "send_group.h"
 #include "validate.h"
 
 #include <stdio.h>
@@ -413,7 +414,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
     params[4] = cmid;
     /* A concurrent duplicate client id rolls the whole statement back: run it again. */
     for (int attempt = 0; attempt < 3; attempt++) {
-        r = db_exec(&req->w->db, &msg_send_stmt, 5, params, &err);
+        r = send_group_store(&req->w->db, params, &err);
         if (r != NULL || err != DB_ERR_UNIQUE)
             break;
     }

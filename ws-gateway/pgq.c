@@ -133,23 +133,6 @@ static int pgq_connect(struct pgq *q)
     return 0;
 }
 
-/* Row i of a batch result as a result of its own (no row when its first column is NULL). */
-static PGresult *batch_row(const PGresult *res, int i)
-{
-    PGresult *one = PQcopyResult(res, PG_COPYRES_ATTRS);
-    if (one == NULL || PQgetisnull(res, i, 0))
-        return one;
-    for (int c = 0; c < PQnfields(res); c++) {
-        bool null = PQgetisnull(res, i, c);
-        if (!PQsetvalue(one, 0, c, null ? NULL : PQgetvalue(res, i, c),
-                        null ? -1 : PQgetlength(res, i, c))) {
-            PQclear(one);
-            return NULL;
-        }
-    }
-    return one;
-}
-
 /* Hand each of the k chained jobs its row, or put them back to run alone. */
 static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresult *res)
 {
@@ -167,7 +150,7 @@ static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresu
     }
     for (int i = 0; chain != NULL; i++) {
         struct pgq_job *j = chain;
-        PGresult *one = batch_row(res, i);
+        PGresult *one = db_result_row(res, i);
         chain = j->next;
         job_finish(q, j, one);
         PQclear(one);
@@ -250,38 +233,18 @@ static void pgq_fail_queued(struct pgq *q)
         job_finish(q, job_pop(q), NULL);
 }
 
-/* Array literal {"v1",NULL,...} of parameter i of the k jobs from j; malloc'd. */
+/* Array literal of parameter i of the k jobs from j (db_text_array); malloc'd. */
 static char *array_param(const struct pgq_job *j, int k, int i)
 {
-    const struct pgq_job *x = j;
-    size_t cap = 3, at = 0;
+    const char **vals = malloc(sizeof(*vals) * (size_t)k);
     char *s;
 
-    for (int m = 0; m < k; m++, x = x->next)
-        cap += (x->params[i] ? 2 * strlen(x->params[i]) + 2 : 4) + 1;
-    if ((s = malloc(cap)) == NULL)
+    if (vals == NULL)
         return NULL;
-    s[at++] = '{';
-    x = j;
-    for (int m = 0; m < k; m++, x = x->next) {
-        const char *v = x->params[i];
-        if (x != j)
-            s[at++] = ',';
-        if (v == NULL) {
-            memcpy(s + at, "NULL", 4);
-            at += 4;
-            continue;
-        }
-        s[at++] = '"';
-        for (; *v; v++) {
-            if (*v == '"' || *v == '\\')
-                s[at++] = '\\';
-            s[at++] = *v;
-        }
-        s[at++] = '"';
-    }
-    s[at++] = '}';
-    s[at] = '\0';
+    for (int m = 0; m < k; m++, j = j->next)
+        vals[m] = j->params[i];
+    s = db_text_array(vals, k);
+    free(vals);
     return s;
 }
 

@@ -277,6 +277,56 @@ test('idempotent send by client_message_id and by Idempotency-Key', async () => 
   assert.deepEqual(page.json.messages.map(m => m.seq), [2, 1]);
 });
 
+test('a burst of sends, stored in shared statements: each acknowledged once, in order, none lost', async () => {
+  // chat-api stores sends that arrive together in one statement (fcgi-api/send_group.c):
+  // rows must reach their own requests, duplicates of a client id inside one burst
+  // fall back to running alone, and a non-member in the same burst is refused alone.
+  const users = [await register(), await register(), await register()];
+  const [a, b, c] = users;
+  const outsider = await register();
+  const convs = [];
+  for (let i = 0; i < 3; i++) {
+    convs.push((await call('POST', '/conversations/group', { token: a.token, body: { type: 'group', name: `burst${i}`, participant_ids: [b.id, c.id] } })).json);
+  }
+  const sends = [];
+  for (let i = 0; i < 60; i++) {
+    const u = users[i % 3], conv = convs[i % 3];
+    // every tenth send repeats the client id of the send 3 before it (same user and conversation)
+    const cmid = i % 10 === 9 ? `burst-${i - 9}` : `burst-${i}`;
+    sends.push({ u, conv, cmid, content: `m${i}` });
+  }
+  sends.push({ u: outsider, conv: convs[0], cmid: 'outsider', content: 'nope' });
+  const rs = await Promise.all(sends.map(s => call('POST', `/conversations/${s.conv.id}/messages`, { token: s.u.token, body: { content: s.content, client_message_id: s.cmid } })));
+  assertError(rs.pop(), 404, 'not_found');
+  sends.pop();
+  const byKey = new Map();
+  rs.forEach((r, i) => {
+    assert.ok(r.status === 201 || r.status === 200, r.text);
+    const s = sends[i];
+    assert.equal(r.json.conversation_id, s.conv.id);
+    assert.equal(r.json.sender_id, s.u.id);
+    assert.equal(r.json.client_message_id, s.cmid);
+    const key = `${s.conv.id}/${s.u.id}/${s.cmid}`;
+    if (byKey.has(key)) assert.equal(byKey.get(key).id, r.json.id, 'a repeated client id got another message');
+    else byKey.set(key, r.json);
+    if (r.status === 201) assert.equal(r.json.content, s.content);
+  });
+  assert.equal(rs.filter(r => r.status === 201).length, byKey.size, 'one 201 per distinct message');
+  for (const conv of convs) {
+    const page = await call('GET', `/conversations/${conv.id}/messages?limit=100`, { token: b.token });
+    assert.equal(page.status, 200, page.text);
+    const acked = [...byKey.values()].filter(m => m.conversation_id === conv.id);
+    const stored = page.json.messages;
+    assert.equal(stored.length, acked.length, 'every acknowledged message stored, nothing else');
+    assert.deepEqual(stored.map(m => m.seq), stored.map((_, i) => stored.length - i), 'seqs 1..n without gaps');
+    for (const m of acked) {
+      const s = stored.find(x => x.id === m.id);
+      assert.ok(s, `acknowledged message ${m.id} is missing`);
+      assert.deepEqual([s.seq, s.content, s.sender_id], [m.seq, m.content, m.sender_id]);
+    }
+  }
+});
+
 test('read receipts and read_status', async () => {
   const a = await register(); const b = await register(); const c = await register();
   const g = (await call('POST', '/conversations/group', { token: a.token, body: { type: 'group', name: 'g', participant_ids: [b.id, c.id] } })).json;
