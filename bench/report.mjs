@@ -60,6 +60,8 @@ for (const r of runs('ws-idle')) {
   line(r, `${fmt(r.connect_per_s)} connect+auth/s, ${fmt(r.held)} held`, `${fmt(r.rss_per_conn_kib, 2)} KiB gateway RSS per socket`,
     '≥ 5,000/s, ≤ 8 KiB, 20,000 held', r.connect_per_s >= 5000 && r.rss_per_conn_kib <= 8 && r.held >= 20000 && r.errors === 0);
 }
+const dl = rows.find(r => r.check === 'pg-deadlocks');
+if (dl) out.push('', `PostgreSQL deadlocks during the scenarios (pg_stat_database): ${dl.count}.`);
 try { out.push('', readFileSync(new URL('./ANALYSIS.md', import.meta.url), 'utf8').trim()); } catch { /* optional */ }
 out.push('', '## Command lines', '');
 for (const r of rows.filter(r => r.command)) out.push(`- \`${r.command}\``);

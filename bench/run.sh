@@ -102,6 +102,8 @@ redis-cli -p 56381 DEL bench:stream > /dev/null
 echo "{\"limit\":\"redis-xadd\",\"ops_per_s\":${rps:-0},\"command\":\"redis-benchmark -q -n 200000 -c 16 XADD bench:stream * f v\"}" | record
 
 # ---- the scenarios ----
+deadlocks() { "${psql[@]}" -c "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"; }
+DL0=$(deadlocks)
 GW1=ws://127.0.0.1:28091
 # ws-idle measures gateway 2, which no other scenario touched (freed memory
 # is not given back to the system, so a used gateway's RSS says little).
@@ -134,6 +136,8 @@ else
     # the same fan-out behind both gateways (after ws-idle, which needs gateway 2 unused)
     run --json --base-url "$CHAT_BASE_URL" --ws-url $GW1,$GW2 --scenario ws-fanout --connections 10000 --group-size 50 --rate 2000 --duration $D
 fi
+# Concurrent batches (REST group commit, gateways, watermark writes) must not deadlock.
+echo "{\"check\":\"pg-deadlocks\",\"count\":$(($(deadlocks) - DL0))}" | record
 
 if [ $QUICK = 1 ]; then
     node "$ROOT/bench/report.mjs" "$OUT" > "$VAR/RESULTS.md"
