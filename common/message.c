@@ -55,9 +55,14 @@ const char msg_send_many_sql[] =
     "), counts AS ("
     "  SELECT cid, count(*) AS n FROM fresh GROUP BY cid"
     "), lk AS MATERIALIZED ("
-    /* Lock the conversations in one order: concurrent batches never deadlock. */
+    /*
+     * Rows are locked in one order, conversations by id, then member rows
+     * by (conversation, user), at the level the UPDATEs take anyway: no two
+     * writers (batches, single sends, watermark writes) wait on each other
+     * in a cycle.
+     */
     "  SELECT c.id FROM conversations c WHERE c.id IN (SELECT cid FROM counts)"
-    "  ORDER BY c.id FOR UPDATE"
+    "  ORDER BY c.id FOR NO KEY UPDATE"
     "), bump AS ("
     "  UPDATE conversations c SET last_seq = c.last_seq + counts.n, last_message_at = now(),"
     "         updated_at = now()"
@@ -68,12 +73,18 @@ const char msg_send_many_sql[] =
     "  SELECT f.id, f.cid, b.base + f.k, f.sender, f.content, f.cmid"
     "  FROM fresh f JOIN bump b ON b.id = f.cid"
     "  RETURNING id, seq, created_at, client_message_id, content"
+    "), mine AS ("
+    "  SELECT f.cid, f.sender, max(b.base + f.k) AS seq"
+    "  FROM fresh f JOIN bump b ON b.id = f.cid GROUP BY f.cid, f.sender"
+    "), mlk AS MATERIALIZED ("
+    "  SELECT m.conversation_id, m.user_id FROM conversation_members m"
+    "  JOIN mine s ON m.conversation_id = s.cid AND m.user_id = s.sender"
+    "  ORDER BY m.conversation_id, m.user_id FOR NO KEY UPDATE OF m"
     "), own AS ("
     "  UPDATE conversation_members m SET"
     "    last_read_seq = greatest(m.last_read_seq, s.seq), last_read_at = now(),"
     "    delivered_seq = greatest(m.delivered_seq, s.seq)"
-    "  FROM (SELECT f.cid, f.sender, max(b.base + f.k) AS seq"
-    "        FROM fresh f JOIN bump b ON b.id = f.cid GROUP BY f.cid, f.sender) s"
+    "  FROM mine s JOIN mlk ON mlk.conversation_id = s.cid AND mlk.user_id = s.sender"
     "  WHERE m.conversation_id = s.cid AND m.user_id = s.sender"
     ") "
     "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"

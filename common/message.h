@@ -64,7 +64,9 @@ enum {
  * message in input order with msg_send_stmt's columns, all NULL where
  * msg_send_stmt would return no row. Messages of one conversation get
  * consecutive seqs in input order. Conversations are locked in id order,
- * so batches running at once (in any process) never deadlock each other.
+ * then the senders' member rows in (conversation, user) order, so batches
+ * running at once (in any process) and watermark writes that lock member
+ * rows in the same order never deadlock each other.
  * A duplicate client id (within the batch or concurrent) fails the whole
  * statement: run the messages one by one.
  */

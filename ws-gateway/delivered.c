@@ -36,10 +36,21 @@ static int heads[MARK_BUCKETS]; /* index + 1 of the first mark, 0 = none */
 static uv_timer_t flush_timer;
 static bool timer_ready;
 
+/*
+ * The rows are locked in (conversation, user) order first, as send batches
+ * lock theirs (common/message.h): two flushes, or a flush and a batch, that
+ * share rows never wait on each other in a cycle.
+ */
 static const char flush_sql[] =
-    "UPDATE conversation_members m SET delivered_seq = greatest(m.delivered_seq, v.seq)"
-    " FROM (SELECT c, u, max(s) AS seq FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
-    "       AS x(c, u, s) GROUP BY c, u) v"
+    "WITH v AS ("
+    "  SELECT c, u, max(s) AS seq FROM unnest($1::uuid[], $2::uuid[], $3::bigint[])"
+    "  AS x(c, u, s) GROUP BY c, u"
+    "), lk AS MATERIALIZED ("
+    "  SELECT m.conversation_id, m.user_id FROM conversation_members m"
+    "  JOIN v ON m.conversation_id = v.c AND m.user_id = v.u"
+    "  ORDER BY m.conversation_id, m.user_id FOR NO KEY UPDATE OF m"
+    ") UPDATE conversation_members m SET delivered_seq = greatest(m.delivered_seq, v.seq)"
+    " FROM v JOIN lk ON lk.conversation_id = v.c AND lk.user_id = v.u"
     " WHERE m.conversation_id = v.c AND m.user_id = v.u";
 
 static void on_flushed(PGresult *r, void *arg)
