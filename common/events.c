@@ -126,16 +126,22 @@ json_t *ev_member(const char *conversation_id, const char *user_id, const char *
                      "user_id", user_id, "action", action);
 }
 
-/* The XADD of payload (owned by p from now on) as the first command of an empty p. */
+/* Append the command argv[0..argc) to p. */
+static void pub_add(struct ev_pub *p, int argc, const char *const *argv)
+{
+    p->argc[p->n] = argc;
+    memcpy(p->argv[p->n], argv, sizeof(*argv) * (size_t)argc);
+    p->n++;
+}
+
+/* Append the XADD of payload (owned by p from now on). */
 static void pub_xadd(struct ev_pub *p, int nshards, const char *cid, char *payload)
 {
     const char *argv[] = {"XADD", p->stream, "MAXLEN", "~", EV_STREAM_MAXLEN, "*", "e", payload};
 
     ev_stream_key(ev_shard(cid, nshards), p->stream);
     p->payload = payload;
-    p->argc[0] = 8;
-    memcpy(p->argv[0], argv, sizeof(argv));
-    p->n = 1;
+    pub_add(p, 8, argv);
 }
 
 int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, const json_t *ev)
@@ -166,21 +172,45 @@ int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, l
     }
     pub_xadd(p, nshards, conversation_id, payload);
     p->cached = cached;
-    ev_cache_key(conversation_id, p->cache);
+    ev_cache_key(conversation_id, p->key);
     snprintf(p->score, sizeof(p->score), "%lld", seq);
     snprintf(p->trim, sizeof(p->trim), "%d", -(EV_CACHE_SIZE + 1));
     {
-        const char *zadd[] = {"ZADD", p->cache, p->score, cached};
-        const char *ztrim[] = {"ZREMRANGEBYRANK", p->cache, "0", p->trim};
-        const char *expire[] = {"EXPIRE", p->cache, EV_CACHE_TTL_SECONDS};
-        memcpy(p->argv[1], zadd, sizeof(zadd));
-        memcpy(p->argv[2], ztrim, sizeof(ztrim));
-        memcpy(p->argv[3], expire, sizeof(expire));
-        p->argc[1] = 4;
-        p->argc[2] = 4;
-        p->argc[3] = 3;
+        const char *zadd[] = {"ZADD", p->key, p->score, cached};
+        const char *ztrim[] = {"ZREMRANGEBYRANK", p->key, "0", p->trim};
+        const char *expire[] = {"EXPIRE", p->key, EV_CACHE_TTL_SECONDS};
+        pub_add(p, 4, zadd);
+        pub_add(p, 4, ztrim);
+        pub_add(p, 3, expire);
     }
-    p->n = 4;
+    return 0;
+}
+
+int ev_pub_typing(struct ev_pub *p, int nshards, const char *conversation_id, const char *user_id,
+                  bool typing)
+{
+    json_t *ev = ev_typing(conversation_id, user_id, typing);
+    char *payload = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+    json_decref(ev);
+    memset(p, 0, sizeof(*p));
+    if (payload == NULL)
+        return -1;
+    ev_typing_key(conversation_id, p->key);
+    /* The set first: a gateway that reads the event and then the set sees the change. */
+    if (typing) {
+        const char *zadd[] = {"ZADD", p->key, p->score, user_id};
+        snprintf(p->score, sizeof(p->score), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
+        pub_add(p, 4, zadd);
+    } else {
+        const char *zrem[] = {"ZREM", p->key, user_id};
+        pub_add(p, 3, zrem);
+    }
+    {
+        const char *pexpire[] = {"PEXPIRE", p->key, EV_TYPING_KEY_TTL_MS};
+        pub_add(p, 3, pexpire);
+    }
+    pub_xadd(p, nshards, conversation_id, payload);
     return 0;
 }
 
@@ -232,6 +262,16 @@ int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation
     struct ev_pub p;
 
     if (ev_pub_message(&p, nshards, conversation_id, seq, message) != 0)
+        return -1;
+    return pub_send(r, &p);
+}
+
+int ev_publish_typing(struct rds_conn *r, int nshards, const char *conversation_id,
+                      const char *user_id, bool typing)
+{
+    struct ev_pub p;
+
+    if (ev_pub_typing(&p, nshards, conversation_id, user_id, typing) != 0)
         return -1;
     return pub_send(r, &p);
 }

@@ -16,6 +16,7 @@
 #include "rds.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define EV_STREAM_PREFIX "chat:events:"
@@ -24,6 +25,7 @@
 #define EV_CACHE_TTL_SECONDS "86400"
 #define EV_ONLINE_KEY "chat:online" /* ZSET user_id -> expiry (epoch ms) */
 #define EV_TYPING_TTL_MS 5000
+#define EV_TYPING_KEY_TTL_MS "10000" /* the whole set: twice an entry's */
 
 #define EV_KEY_MAX 96
 
@@ -71,7 +73,7 @@ json_t *ev_member(const char *conversation_id, const char *user_id, const char *
  * An event's publication as Redis commands, the same for the blocking
  * client (chat-api, below) and the gateway's async one: XADD on the
  * conversation's shard and, for a message, ZADD, trim and EXPIRE of the
- * conversation's cache. A message is serialised once: the event is written
+ * conversation's cache (for typing, the typing set's update first). A message is serialised once: the event is written
  * around the cache entry's text (ev_message_text). The argv arrays point
  * into the struct, so it must stay where it was filled until sent.
  */
@@ -80,7 +82,7 @@ struct ev_pub {
     int n;
     int argc[EV_PUB_MAX];
     const char *argv[EV_PUB_MAX][8];
-    char stream[EV_KEY_MAX], cache[EV_KEY_MAX], score[24], trim[16];
+    char stream[EV_KEY_MAX], key[EV_KEY_MAX], score[24], trim[16]; /* key: cache or typing set */
     char *payload, *cached;
 };
 
@@ -90,6 +92,14 @@ int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, con
 /* Fill p for a stored message (borrowed) at seq. Returns 0, or -1 when out of memory. */
 int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
                    json_t *message);
+
+/*
+ * Fill p for a typing change of user_id (borrowed) in the conversation: the
+ * typing set's ZADD (expiry now + EV_TYPING_TTL_MS) or ZREM, its PEXPIRE,
+ * then the XADD of the typing event. Returns 0, or -1 when out of memory.
+ */
+int ev_pub_typing(struct ev_pub *p, int nshards, const char *conversation_id, const char *user_id,
+                  bool typing);
 
 void ev_pub_free(struct ev_pub *p);
 
@@ -106,5 +116,9 @@ int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, con
  */
 int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
                        json_t *message /* borrowed */);
+
+/* Store and publish a typing change in one pipeline. Returns 0, or -1 (Redis unavailable). */
+int ev_publish_typing(struct rds_conn *r, int nshards, const char *conversation_id,
+                      const char *user_id, bool typing);
 
 #endif

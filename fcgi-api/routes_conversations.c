@@ -256,32 +256,17 @@ static json_t *typing_users(struct http_req *req, const char *cid)
 void route_typing_set(struct http_req *req)
 {
     const char *cid;
-    char key[EV_KEY_MAX], expiry[32];
     bool is_typing, present;
-    redisReply *r;
-    json_t *ev, *users;
+    json_t *users;
 
     if (v_path_uuid(req, 0, &cid) || v_bool(req, "is_typing", true, &is_typing, &present) ||
         conv_require_member(req, cid, NULL))
         return;
-    ev_typing_key(cid, key);
-    snprintf(expiry, sizeof(expiry), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
-    if (is_typing)
-        r = rds_cmd(&req->w->rds, "ZADD %s %s %s", key, expiry, req->user_id);
-    else
-        r = rds_cmd(&req->w->rds, "ZREM %s %s", key, req->user_id);
-    if (r == NULL) {
+    if (ev_publish_typing(&req->w->rds, req->cfg->stream_shards, cid, req->user_id, is_typing) !=
+        0) {
         http_error(req, 503, "redis_unavailable", "typing state is unavailable, retry later");
         return;
     }
-    freeReplyObject(r);
-    r = rds_cmd(&req->w->rds, "PEXPIRE %s %d", key, EV_TYPING_TTL_MS * 2);
-    if (r != NULL)
-        freeReplyObject(r);
-    ev = ev_typing(cid, req->user_id, is_typing);
-    if (ev != NULL)
-        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
-    json_decref(ev);
     users = typing_users(req, cid);
     http_reply(req, 200,
                json_pack("{s:s, s:b, s:o}", "conversation_id", cid, "is_typing", is_typing,

@@ -456,3 +456,11 @@ void gw_publish_message(const char *conv_id, long long seq, json_t *msg)
     if (ev_pub_message(&p, G.cfg.stream_shards, conv_id, seq, msg) == 0)
         pub_send(&p);
 }
+
+void gw_publish_typing(const char *conv_id, const char *user_id, bool typing)
+{
+    struct ev_pub p;
+
+    if (ev_pub_typing(&p, G.cfg.stream_shards, conv_id, user_id, typing) == 0)
+        pub_send(&p);
+}

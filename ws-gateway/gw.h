@@ -114,6 +114,8 @@ void gw_on_sub_link(int up, void *arg);
 void gw_publish(const char *conv_id, json_t *ev /* stolen */);
 /* A stored message: its event and the conversation's cache, serialised once. */
 void gw_publish_message(const char *conv_id, long long seq, json_t *msg /* borrowed */);
+/* A typing change: the conversation's typing set, then its event. */
+void gw_publish_typing(const char *conv_id, const char *user_id, bool typing);
 
 /* delivered.c */
 void gw_delivered(const char *conv_id, const char *user_id, long long seq);

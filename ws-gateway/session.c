@@ -439,26 +439,6 @@ static void client_message(struct gw_conn *c, json_t *m, const char *cid)
 }
 
 /* Record (or clear) user's typing entry in conversation cid and tell the members. */
-static void set_typing(const char *user_id, const char *cid, bool typing)
-{
-    char key[EV_KEY_MAX], exp[24];
-
-    ev_typing_key(cid, key);
-    if (typing) {
-        const char *argv[] = {"ZADD", key, exp, user_id};
-        snprintf(exp, sizeof(exp), "%lld", (long long)(ev_epoch_ms() + EV_TYPING_TTL_MS));
-        rlink_cmd(G.cmd, NULL, NULL, 4, argv, NULL);
-    } else {
-        const char *argv[] = {"ZREM", key, user_id};
-        rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
-    }
-    {
-        const char *argv[] = {"PEXPIRE", key, "10000"};
-        rlink_cmd(G.cmd, NULL, NULL, 3, argv, NULL);
-    }
-    gw_publish(cid, ev_typing(cid, user_id, typing));
-}
-
 static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
 {
     json_t *v = json_object_get(m, "is_typing");
@@ -467,7 +447,7 @@ static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
         send_error(c, "validation_error", "is_typing: must be true or false", 0);
         return;
     }
-    set_typing(c->user_id, cid, json_is_true(v));
+    gw_publish_typing(cid, c->user_id, json_is_true(v));
     if (json_is_true(v)) {
         snprintf(c->typing_conv, sizeof(c->typing_conv), "%s", cid);
         c->typing_until_ms = uv_now(&G.loop) + EV_TYPING_TTL_MS;
@@ -485,7 +465,7 @@ static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
 static void typing_stop_on_close(struct gw_conn *c)
 {
     if (c->typing_conv[0] != '\0' && uv_now(&G.loop) < c->typing_until_ms)
-        set_typing(c->user_id, c->typing_conv, false);
+        gw_publish_typing(c->typing_conv, c->user_id, false);
     c->typing_conv[0] = '\0';
 }
 

@@ -358,6 +358,45 @@ static void test_event_publication_commands(void **state)
     json_decref(msg);
 }
 
+static void test_event_typing_commands(void **state)
+{
+    const char *cid = "0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa", *uid = "u-1";
+    char key[EV_KEY_MAX], stream[EV_KEY_MAX];
+    long long before = (long long)ev_epoch_ms();
+    struct ev_pub p;
+    json_t *ev;
+    (void)state;
+
+    ev_typing_key(cid, key);
+    ev_stream_key(ev_shard(cid, 8), stream);
+    assert_int_equal(ev_pub_typing(&p, 8, cid, uid, true), 0);
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.argc[0], 4);
+    assert_string_equal(p.argv[0][0], "ZADD");
+    assert_string_equal(p.argv[0][1], key);
+    assert_true(atoll(p.argv[0][2]) >= before + EV_TYPING_TTL_MS);
+    assert_true(atoll(p.argv[0][2]) <= (long long)ev_epoch_ms() + EV_TYPING_TTL_MS);
+    assert_string_equal(p.argv[0][3], uid);
+    assert_string_equal(p.argv[1][0], "PEXPIRE");
+    assert_string_equal(p.argv[1][1], key);
+    assert_string_equal(p.argv[2][0], "XADD"); /* the event after the set */
+    assert_string_equal(p.argv[2][1], stream);
+    ev = json_loads(p.argv[2][7], 0, NULL);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "typing");
+    assert_true(json_is_true(json_object_get(ev, "is_typing")));
+    json_decref(ev);
+    ev_pub_free(&p);
+
+    assert_int_equal(ev_pub_typing(&p, 8, cid, uid, false), 0);
+    assert_int_equal(p.n, 3);
+    assert_int_equal(p.argc[0], 3);
+    assert_string_equal(p.argv[0][0], "ZREM");
+    assert_string_equal(p.argv[0][2], uid);
+    assert_string_equal(p.argv[2][0], "XADD");
+    ev_pub_free(&p);
+}
+
 static void test_event_json(void **state)
 {
     json_t *msg = json_pack("{s:s}", "id", "m1");
@@ -398,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_event_message_text),
         cmocka_unit_test(test_event_publication_commands),
+        cmocka_unit_test(test_event_typing_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
