@@ -12,9 +12,6 @@
  * tens of thousands, yet bounded. */
 #define PGQ_MAX_JOBS 65536
 
-/* Parameter text per batched statement, at most. */
-#define PGQ_BATCH_BYTES (1 << 20)
-
 /* Distinct statements prepared per connection (the gateway has fewer). */
 #define PGQ_MAX_PREPARED 32
 
@@ -133,10 +130,15 @@ static int pgq_connect(struct pgq *q)
     return 0;
 }
 
-/* Hand each of the k chained jobs its row, or put them back to run alone. */
+/*
+ * Hand each of the k chained jobs its row, or, when the statement failed
+ * (and so rolled back), put them back to run alone. A statement that
+ * succeeded without one row per job cannot happen; it committed, so its
+ * jobs fail rather than run again (as chat-api's send_group.c does).
+ */
 static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresult *res)
 {
-    if (res == NULL || PQntuples(res) != k || PQnfields(res) < 1) {
+    if (res == NULL) {
         struct pgq_job *last = chain;
         for (struct pgq_job *j = chain; j != NULL; j = j->next) {
             j->solo = true;
@@ -148,9 +150,13 @@ static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresu
             q->tail = last;
         return;
     }
+    if (PQntuples(res) != k || PQnfields(res) < 1) {
+        log_error(NULL, "gateway batch of %d returned %d rows", k, PQntuples(res));
+        res = NULL;
+    }
     for (int i = 0; chain != NULL; i++) {
         struct pgq_job *j = chain;
-        PGresult *one = db_result_row(res, i);
+        PGresult *one = res != NULL ? db_result_row(res, i) : NULL;
         chain = j->next;
         job_finish(q, j, one);
         PQclear(one);
@@ -313,7 +319,7 @@ static bool batch_start(struct pgq *q)
     if (first->batch == NULL || first->solo)
         return false;
     for (struct pgq_job *j = first; j != NULL && j->batch == first->batch && !j->solo &&
-                                    k < first->batch->max && bytes < PGQ_BATCH_BYTES;
+                                    k < first->batch->max && bytes < DB_BATCH_BYTES;
          j = j->next) {
         for (int i = 0; i < j->n; i++)
             bytes += j->params[i] ? strlen(j->params[i]) : 0;

@@ -36,8 +36,9 @@ int pgq_exec(struct pgq *q, const char *sql, int n, const char *const *params, p
  * whose parameter i is the array literal of the jobs' parameters i and
  * which returns one row per job in job order (the job's row; a NULL first
  * column stands for "no row"). Each job's callback still gets its own
- * result with sql's columns. When many_sql fails, the jobs run again one
- * by one, so a batch never turns one bad job into several failures.
+ * result with sql's columns. When many_sql fails (and so rolls back), the
+ * jobs run again one by one, so a batch never turns one bad job into
+ * several failures.
  * Batches form by themselves: jobs that queue behind a running statement
  * leave together in the next one, so one commit serves many.
  */
