@@ -72,6 +72,9 @@ static inline bool db_has_row(const PGresult *r)
 /* Field as string; NULL when SQL NULL. Borrowed from the result. */
 const char *db_get(const PGresult *r, int row, int col);
 
+/* Parameter text per batched statement, at most (both batchers stop there). */
+#define DB_BATCH_BYTES (1 << 20)
+
 /*
  * Batches pass one parameter per column: the array literal {"v1",NULL,...}
  * of k text values (NULL = SQL NULL). malloc'd; NULL when out of memory.

@@ -73,9 +73,10 @@ json_t *ev_member(const char *conversation_id, const char *user_id, const char *
  * An event's publication as Redis commands, the same for the blocking
  * client (chat-api, below) and the gateway's async one: XADD on the
  * conversation's shard and, for a message, ZADD, trim and EXPIRE of the
- * conversation's cache (for typing, the typing set's update first). A message is serialised once: the event is written
- * around the cache entry's text (ev_message_text). The argv arrays point
- * into the struct, so it must stay where it was filled until sent.
+ * conversation's cache (for typing, the typing set's update first). A
+ * message is serialised once: the event is written around the cache
+ * entry's text (ev_message_text). The argv arrays point into the struct,
+ * so it must stay where it was filled until sent.
  */
 #define EV_PUB_MAX 4
 struct ev_pub {

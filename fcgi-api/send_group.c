@@ -19,7 +19,6 @@
 #include <string.h>
 
 #define GROUP_MAX 256            /* messages per statement */
-#define GROUP_BYTES (1 << 20)    /* parameter text per statement */
 #define GROUP_LEADERS 2          /* statements in flight per process */
 #define SEND_PARAMS 5
 
@@ -53,7 +52,7 @@ static int take(struct item **batch)
     size_t bytes = 0;
     int k = 0;
 
-    while (G.head != NULL && k < GROUP_MAX && bytes < GROUP_BYTES) {
+    while (G.head != NULL && k < GROUP_MAX && bytes < DB_BATCH_BYTES) {
         struct item *it = G.head;
         G.head = it->next;
         it->state = ITEM_TAKEN;
