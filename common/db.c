@@ -111,6 +111,59 @@ enum db_err db_err_from_sqlstate(const char *s)
     return DB_ERR_OTHER;
 }
 
+enum db_err db_err_of_result(const PGresult *r)
+{
+    return db_err_from_sqlstate(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+}
+
+const struct db_err_answer *db_err_answer(enum db_err err)
+{
+    static const struct db_err_answer answers[] = {
+        [DB_OK] = {503, "unavailable", "the service could not complete the request"},
+        [DB_ERR_DOWN] = {503, "database_unavailable", "the database is unavailable, retry later"},
+        [DB_ERR_UNIQUE] = {409, "conflict", "the resource already exists"},
+        [DB_ERR_FK] = {422, "validation_error", "a referenced resource does not exist"},
+        [DB_ERR_CHECK] = {422, "validation_error", "a value is out of range"},
+        [DB_ERR_CONFLICT] = {503, "busy", "the request conflicted with another one, retry"},
+        [DB_ERR_OTHER] = {503, "unavailable", "the service could not complete the request"},
+    };
+    if ((unsigned)err >= sizeof(answers) / sizeof(answers[0]))
+        err = DB_ERR_OTHER;
+    return &answers[err];
+}
+
+int db_batch_arrays(const char *const *const *rows, int k, int n, char **out)
+{
+    const char **vals = malloc(sizeof(*vals) * (size_t)(k > 0 ? k : 1));
+    int i = 0;
+
+    for (; vals != NULL && i < n; i++) {
+        for (int m = 0; m < k; m++)
+            vals[m] = rows[m][i];
+        if ((out[i] = db_text_array(vals, k)) == NULL)
+            break;
+    }
+    free(vals);
+    if (i == n)
+        return 0;
+    while (i-- > 0) {
+        free(out[i]);
+        out[i] = NULL;
+    }
+    return -1;
+}
+
+int db_batch_split(const PGresult *res, int k, PGresult **rows)
+{
+    bool shaped = PQntuples(res) == k && PQnfields(res) >= 1;
+
+    if (!shaped)
+        log_error(NULL, "a batch of %d statements returned %d rows", k, PQntuples(res));
+    for (int m = 0; m < k; m++)
+        rows[m] = shaped ? db_result_row(res, m) : NULL;
+    return shaped ? 0 : -1;
+}
+
 /* Classify a failed result; drops the connection when it is gone. */
 static enum db_err db_fail(struct db_conn *c, PGresult *r, const char *what)
 {

@@ -1,8 +1,11 @@
 /*
- * db.h - one PostgreSQL connection with lazily prepared statements.
+ * db.h - one PostgreSQL connection with lazily prepared statements, and
+ * what both binaries share about statements: error classes and the
+ * batching of many single-row statements into one.
  *
- * Each thread (FastCGI worker) owns one struct db_conn: no pool, no locks.
- * Statements are declared once as static struct db_stmt and prepared on a
+ * A struct db_conn is used by one thread at a time (chat-api lends its
+ * backends from a pool; see fcgi-api/main.c): no locks here. Statements
+ * are declared once as static struct db_stmt and prepared on a
  * connection the first time they run there. A dropped connection is
  * noticed, reported as DB_ERR_DOWN (the caller answers 503), and re-opened
  * on the next call. A statement is never retried after it was sent: we
@@ -90,5 +93,33 @@ PGresult *db_result_row(const PGresult *res, int i);
 
 /* Map a SQLSTATE to our error class. */
 enum db_err db_err_from_sqlstate(const char *sqlstate);
+
+/* The class of a failed result (NULL: no result, the connection failed). */
+enum db_err db_err_of_result(const PGresult *r);
+
+/*
+ * How a client is told about err: the one table for REST (status, code,
+ * message) and the gateway's error frames (code, message). Static strings.
+ */
+struct db_err_answer {
+    int status;
+    const char *code;
+    const char *message;
+};
+const struct db_err_answer *db_err_answer(enum db_err err);
+
+/*
+ * Batching (chat-api's send_group.c, the gateway's pgq.c): k single-row
+ * statements of n parameters each run as one statement whose parameter i
+ * is the array literal of the k statements' parameters i.
+ * db_batch_arrays() fills out[0..n) from rows[0..k) (each n parameters):
+ * malloc'd, all freed and -1 returned when out of memory.
+ * db_batch_split() gives each of the k statements its row of res as a
+ * result of its own (db_result_row), or returns -1, with rows[] all NULL,
+ * when res does not have k rows (it committed all the same: never run
+ * them again).
+ */
+int db_batch_arrays(const char *const *const *rows, int k, int n, char **out);
+int db_batch_split(const PGresult *res, int k, PGresult **rows);
 
 #endif

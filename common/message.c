@@ -5,38 +5,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char msg_send_sql[] = "WITH mem AS ("
-           "  SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3"
-           "), prior AS ("
-           "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content FROM messages m"
-           "  WHERE $5::text IS NOT NULL AND m.conversation_id = $1 AND m.sender_id = $3"
-           "    AND m.client_message_id = $5::text"
-           "), bump AS ("
-           "  UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(),"
-           "         updated_at = now()"
-           "  WHERE id = $1 AND EXISTS (SELECT 1 FROM mem) AND NOT EXISTS (SELECT 1 FROM prior)"
-           "  RETURNING last_seq"
-           "), ins AS ("
-           "  INSERT INTO messages (id, conversation_id, seq, sender_id, content,"
-           "                        client_message_id)"
-           "  SELECT $2, $1, bump.last_seq, $3, $4, $5::text FROM bump"
-           "  RETURNING id, seq, created_at, client_message_id, content"
-           "), own AS ("
-           /* Sending implies having read the conversation up to one's own message. */
-           "  UPDATE conversation_members SET"
-           "    last_read_seq = greatest(last_read_seq, bump.last_seq), last_read_at = now(),"
-           "    delivered_seq = greatest(delivered_seq, bump.last_seq)"
-           "  FROM bump WHERE conversation_id = $1 AND user_id = $3"
-           ") "
-           "SELECT r.id, r.seq, " MSG_TS(
-               "r.created_at") ", r.client_message_id, r.content,"
-                               "       u.username, r.fresh "
-                               "FROM (SELECT ins.*, true AS fresh FROM ins"
-                               "      UNION ALL SELECT prior.*, false FROM prior) r"
-                               " CROSS JOIN (SELECT username FROM users WHERE id = $3) u";
+/* clang-format off */
+const char msg_send_sql[] =
+    "WITH mem AS ("
+    "  SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3"
+    "), prior AS ("
+    "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content FROM messages m"
+    "  WHERE $5::text IS NOT NULL AND m.conversation_id = $1 AND m.sender_id = $3"
+    "    AND m.client_message_id = $5::text"
+    "), bump AS ("
+    "  UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(),"
+    "         updated_at = now()"
+    "  WHERE id = $1 AND EXISTS (SELECT 1 FROM mem) AND NOT EXISTS (SELECT 1 FROM prior)"
+    "  RETURNING last_seq"
+    "), ins AS ("
+    "  INSERT INTO messages (id, conversation_id, seq, sender_id, content,"
+    "                        client_message_id)"
+    "  SELECT $2, $1, bump.last_seq, $3, $4, $5::text FROM bump"
+    "  RETURNING id, seq, created_at, client_message_id, content"
+    "), own AS ("
+    /* Sending implies having read the conversation up to one's own message. */
+    "  UPDATE conversation_members SET"
+    "    last_read_seq = greatest(last_read_seq, bump.last_seq), last_read_at = now(),"
+    "    delivered_seq = greatest(delivered_seq, bump.last_seq)"
+    "  FROM bump WHERE conversation_id = $1 AND user_id = $3"
+    ") "
+    "SELECT " MSG_COLS ", m.fresh "
+    "FROM (SELECT ins.*, $3::uuid AS sender_id, true AS fresh FROM ins"
+    "      UNION ALL SELECT prior.*, $3::uuid, false FROM prior) m"
+    " CROSS JOIN (SELECT username, deleted_at FROM users WHERE id = $3) u";
+/* clang-format on */
 
 struct db_stmt msg_send_stmt = {.name = "msg_send", .sql = msg_send_sql};
 
+/* clang-format off */
 const char msg_send_many_sql[] =
     "WITH input AS ("
     "  SELECT t.cid, t.id, t.sender, t.content, t.cmid, t.ord"
@@ -87,15 +89,17 @@ const char msg_send_many_sql[] =
     "  FROM mine s JOIN mlk ON mlk.conversation_id = s.cid AND mlk.user_id = s.sender"
     "  WHERE m.conversation_id = s.cid AND m.user_id = s.sender"
     ") "
-    "SELECT r.id, r.seq, " MSG_TS("r.created_at") ", r.client_message_id, r.content,"
-    "       u.username, r.fresh "
+    "SELECT " MSG_COLS ", m.fresh "
     "FROM input i LEFT JOIN ("
-    "  SELECT f.ord, ins.id, ins.seq, ins.created_at, ins.client_message_id, ins.content,"
-    "         true AS fresh FROM fresh f JOIN ins ON ins.id = f.id"
-    "  UNION ALL SELECT p.ord, p.id, p.seq, p.created_at, p.client_message_id, p.content, false"
-    "  FROM prior p) r ON r.ord = i.ord"
-    " LEFT JOIN users u ON u.id = i.sender AND r.id IS NOT NULL"
+    "  SELECT f.ord, ins.id, ins.seq, f.sender AS sender_id, ins.created_at,"
+    "         ins.client_message_id, ins.content, true AS fresh"
+    "  FROM fresh f JOIN ins ON ins.id = f.id"
+    "  UNION ALL SELECT p.ord, p.id, p.seq, o.sender, p.created_at, p.client_message_id,"
+    "         p.content, false"
+    "  FROM prior p JOIN ok o ON o.ord = p.ord) m ON m.ord = i.ord"
+    " LEFT JOIN users u ON u.id = i.sender AND m.id IS NOT NULL"
     " ORDER BY i.ord";
+/* clang-format on */
 
 struct db_stmt msg_read_upto_stmt = {
     .name = "conv_read",
@@ -180,6 +184,19 @@ bool msg_client_id_valid(const char *id)
         if (id[i] < 0x21 || id[i] > 0x7e)
             return false;
     return true;
+}
+
+void msg_row_from_result(const PGresult *r, int row, int col0, const char *conversation_id,
+                         struct msg_row *m)
+{
+    m->id = db_get(r, row, col0 + MSG_COL_ID);
+    m->conversation_id = conversation_id;
+    m->seq = atoll(PQgetvalue(r, row, col0 + MSG_COL_SEQ));
+    m->sender_id = db_get(r, row, col0 + MSG_COL_SENDER_ID);
+    m->sender_username = db_get(r, row, col0 + MSG_COL_USERNAME);
+    m->content = db_get(r, row, col0 + MSG_COL_CONTENT);
+    m->created_at = db_get(r, row, col0 + MSG_COL_CREATED);
+    m->client_message_id = db_get(r, row, col0 + MSG_COL_CLIENT_ID);
 }
 
 json_t *msg_row_to_json(const struct msg_row *m)

@@ -38,25 +38,55 @@ const char *msg_content_problem(const char *content, size_t len, int max_chars);
 /* Check an optional client_message_id: 1..128 printable ASCII. */
 bool msg_client_id_valid(const char *id);
 
+/* Timestamp format used in every SELECT: ISO 8601, UTC, microseconds. */
+#define MSG_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/*
+ * The columns of a message, in the order of enum msg_col, for a message
+ * row aliased m and its sender's users row aliased u (a LEFT JOIN: a
+ * deleted sender has no name). Every statement that returns messages
+ * selects them this way and reads them with msg_row_from_result().
+ */
+/* clang-format off */
+#define MSG_COLS_OF(m, u)                                                  \
+    m ".id, " m ".seq, " m ".sender_id, "                                  \
+    "CASE WHEN " u ".deleted_at IS NULL THEN " u ".username END, "         \
+    m ".content, " MSG_TS(m ".created_at") ", " m ".client_message_id"
+/* clang-format on */
+#define MSG_COLS MSG_COLS_OF("m", "u")
+#define MSG_FROM "messages m LEFT JOIN users u ON u.id = m.sender_id"
+
+enum msg_col {
+    MSG_COL_ID,
+    MSG_COL_SEQ,
+    MSG_COL_SENDER_ID,
+    MSG_COL_USERNAME,
+    MSG_COL_CONTENT,
+    MSG_COL_CREATED,
+    MSG_COL_CLIENT_ID,
+    MSG_NCOLS
+};
+
+/*
+ * Fill m from row `row` of r, whose MSG_COLS start at column col0; the
+ * strings are borrowed from r. conversation_id (borrowed) is the caller's:
+ * no statement selects it again.
+ */
+void msg_row_from_result(const PGresult *r, int row, int col0, const char *conversation_id,
+                         struct msg_row *m);
+
 /*
  * The send statement. Parameters: $1 conversation_id, $2 new message id,
  * $3 sender_id, $4 content, $5 client_message_id (NULL = none).
- * Result columns: see MSG_SEND_COL_*. No row: the sender is not a member.
- * A retried send with the same client_message_id returns the first message
- * with fresh = 'f'. A concurrent duplicate fails with DB_ERR_UNIQUE and the
- * whole statement rolls back (no sequence number is lost); run it again.
+ * Result: the message's MSG_COLS, then MSG_SEND_COL_FRESH. No row: the
+ * sender is not a member. A retried send with the same client_message_id
+ * returns the first message with fresh = 'f'. A concurrent duplicate fails
+ * with DB_ERR_UNIQUE and the whole statement rolls back (no sequence
+ * number is lost); run it again (msg_send_should_retry()).
  */
 extern struct db_stmt msg_send_stmt;
 extern const char msg_send_sql[]; /* its text */
-enum {
-    MSG_SEND_COL_ID,
-    MSG_SEND_COL_SEQ,
-    MSG_SEND_COL_CREATED,
-    MSG_SEND_COL_CLIENT_ID,
-    MSG_SEND_COL_CONTENT,
-    MSG_SEND_COL_USERNAME,
-    MSG_SEND_COL_FRESH
-};
+enum { MSG_SEND_COL_FRESH = MSG_NCOLS, MSG_SEND_NPARAMS = 5 };
 
 /*
  * The send statement for several messages in one transaction: the same
@@ -78,9 +108,6 @@ extern const char msg_send_many_sql[];
  * new last_read_seq, id of the message at it. No row: not a member.
  */
 extern struct db_stmt msg_read_upto_stmt;
-
-/* Timestamp format used in every SELECT: ISO 8601, UTC, microseconds. */
-#define MSG_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /*
  * The JSON of a message, without read_status (computed per viewer).

@@ -381,24 +381,6 @@ void http_rate_limited(struct http_req *req, int retry_after, const char *what)
 
 void http_db_error(struct http_req *req, enum db_err err)
 {
-    switch (err) {
-    case DB_ERR_DOWN:
-        http_error(req, 503, "database_unavailable", "the database is unavailable, retry later");
-        break;
-    case DB_ERR_UNIQUE:
-        http_error(req, 409, "conflict", "the resource already exists");
-        break;
-    case DB_ERR_FK:
-        http_error(req, 422, "validation_error", "a referenced resource does not exist");
-        break;
-    case DB_ERR_CHECK:
-        http_error(req, 422, "validation_error", "a value is out of range");
-        break;
-    case DB_ERR_CONFLICT:
-        http_error(req, 503, "busy", "the request conflicted with another one, retry");
-        break;
-    default:
-        http_error(req, 503, "unavailable", "the service could not complete the request");
-        break;
-    }
+    const struct db_err_answer *a = db_err_answer(err);
+    http_error(req, a->status, a->code, "%s", a->message);
 }

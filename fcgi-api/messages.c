@@ -15,8 +15,8 @@
 #include "log.h"
 #include "message.h"
 #include "ratelimit.h"
+#include "send.h"
 #include "send_group.h"
-#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +32,7 @@
  * delivered watermark, then the message columns (PAGE_COL_*, NULL when the
  * page is empty or $5 is false: the cache will answer).
  */
+/* clang-format off */
 static struct db_stmt page_stmt = {
     .name = "msg_page",
     .sql =
@@ -53,18 +54,26 @@ static struct db_stmt page_stmt = {
         "               greatest(delivered_seq, last_read_seq) AS dv"
         "        FROM conversation_members WHERE conversation_id = $1) x"
         ") SELECT meta.member, meta.cseq, meta.last_seq,"
-        "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2,"
-        "   p.id, p.seq, p.sender_id, p.username, p.content, p.ts, p.client_message_id"
+        "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2, p.*"
         " FROM meta CROSS JOIN wm LEFT JOIN LATERAL ("
-        "   SELECT m.id, m.seq, m.sender_id,"
-        "          CASE WHEN u.deleted_at IS NULL THEN u.username END AS username,"
-        "          m.content, " MSG_TS("m.created_at") " AS ts, m.client_message_id"
-        "   FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
+        "   SELECT " MSG_COLS " FROM " MSG_FROM
         "   WHERE meta.member AND $5::bool AND m.conversation_id = $1 AND m.seq < meta.cseq"
         "   ORDER BY m.seq DESC LIMIT $4"
         " ) p ON true",
 };
-enum { PAGE_COL_WM = 3, PAGE_COL_MSG = 9 };
+/* clang-format on */
+enum {
+    PAGE_COL_MEMBER,
+    PAGE_COL_CURSOR_SEQ,
+    PAGE_COL_LAST_SEQ,
+    PAGE_COL_READ_USER,
+    PAGE_COL_READ_MIN,
+    PAGE_COL_READ_NEXT,
+    PAGE_COL_DLV_USER,
+    PAGE_COL_DLV_MIN,
+    PAGE_COL_DLV_NEXT,
+    PAGE_COL_MSG /* then MSG_COLS */
+};
 
 /*
  * read_status of a message is the lowest watermark among the members other
@@ -79,13 +88,13 @@ struct page_wm {
 static void page_wm_load(const PGresult *r, struct page_wm *wm)
 {
     const char *v;
-    snprintf(wm->read_user, sizeof(wm->read_user), "%s", PQgetvalue(r, 0, PAGE_COL_WM));
-    wm->read_min = atoll(PQgetvalue(r, 0, PAGE_COL_WM + 1));
-    v = db_get(r, 0, PAGE_COL_WM + 2);
+    snprintf(wm->read_user, sizeof(wm->read_user), "%s", PQgetvalue(r, 0, PAGE_COL_READ_USER));
+    wm->read_min = atoll(PQgetvalue(r, 0, PAGE_COL_READ_MIN));
+    v = db_get(r, 0, PAGE_COL_READ_NEXT);
     wm->read_next = v != NULL ? atoll(v) : -1;
-    snprintf(wm->dlv_user, sizeof(wm->dlv_user), "%s", PQgetvalue(r, 0, PAGE_COL_WM + 3));
-    wm->dlv_min = atoll(PQgetvalue(r, 0, PAGE_COL_WM + 4));
-    v = db_get(r, 0, PAGE_COL_WM + 5);
+    snprintf(wm->dlv_user, sizeof(wm->dlv_user), "%s", PQgetvalue(r, 0, PAGE_COL_DLV_USER));
+    wm->dlv_min = atoll(PQgetvalue(r, 0, PAGE_COL_DLV_MIN));
+    v = db_get(r, 0, PAGE_COL_DLV_NEXT);
     wm->dlv_next = v != NULL ? atoll(v) : -1;
 }
 
@@ -285,12 +294,12 @@ static PGresult *page_query(struct http_req *req, const char *cid, const char *c
         http_db_error(req, err);
         return NULL;
     }
-    if (PQgetvalue(r, 0, 0)[0] != 't') {
+    if (PQgetvalue(r, 0, PAGE_COL_MEMBER)[0] != 't') {
         PQclear(r);
         auth_not_found(req, "conversation");
         return NULL;
     }
-    if (db_get(r, 0, 1) == NULL) {
+    if (db_get(r, 0, PAGE_COL_CURSOR_SEQ) == NULL) {
         PQclear(r);
         http_error(req, 422, "validation_error", "cursor: not a message of this conversation");
         return NULL;
@@ -320,7 +329,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
         return;
     if (try_cache) {
         page_wm_load(r, &wm);
-        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, 2)), &wm) == 0) {
+        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)), &wm) == 0) {
             PQclear(r);
             return;
         }
@@ -334,17 +343,11 @@ void msg_page_reply(struct http_req *req, const char *cid)
     msgs = json_array();
     n = db_get(r, 0, PAGE_COL_MSG) == NULL ? 0 : PQntuples(r);
     for (int i = 0; i < n && i < limit; i++) {
-        struct msg_row m = {
-            .id = db_get(r, i, PAGE_COL_MSG),
-            .conversation_id = cid,
-            .seq = atoll(PQgetvalue(r, i, PAGE_COL_MSG + 1)),
-            .sender_id = db_get(r, i, PAGE_COL_MSG + 2),
-            .sender_username = db_get(r, i, PAGE_COL_MSG + 3),
-            .content = db_get(r, i, PAGE_COL_MSG + 4),
-            .created_at = db_get(r, i, PAGE_COL_MSG + 5),
-            .client_message_id = db_get(r, i, PAGE_COL_MSG + 6),
-        };
-        json_t *o = msg_row_to_json(&m);
+        struct msg_row m;
+        json_t *o;
+
+        msg_row_from_result(r, i, PAGE_COL_MSG, cid, &m);
+        o = msg_row_to_json(&m);
         if (o != NULL) {
             json_object_set_new(o, "read_status",
                                 json_string(page_status(&wm, m.seq, m.sender_id)));
@@ -357,93 +360,58 @@ void msg_page_reply(struct http_req *req, const char *cid)
     http_reply(req, 200, page_body(msgs, n > limit));
 }
 
-/* The client id from the body or the Idempotency-Key header; answers on error. */
-static int client_id(struct http_req *req, const char **out)
+/* Answer a refused send: the same code and message the gateway's error frame carries. */
+static void send_refused(struct http_req *req, const struct send_error *err)
 {
-    if (v_string(req, "client_message_id", 1, MSG_CLIENT_ID_MAX, false, out) != 0)
-        return -1;
-    if (*out == NULL)
-        *out = http_env(req, "HTTP_IDEMPOTENCY_KEY");
-    if (*out != NULL && !msg_client_id_valid(*out)) {
-        http_error(req, 422, "validation_error",
-                   "client_message_id: 1 to %d printable ASCII characters", MSG_CLIENT_ID_MAX);
-        return -1;
-    }
-    return 0;
+    if (err->retry_after > 0)
+        http_header(req, "Retry-After: %d", err->retry_after);
+    http_error(req, err->status, err->code, "%s", err->message);
 }
 
 void msg_send_reply(struct http_req *req, const char *cid)
 {
-    json_t *content = json_object_get(req->json, "content");
-    const char *problem, *cmid, *body_cid, *params[5];
+    const char *params[MSG_SEND_NPARAMS];
     char id[UUID_STR_LEN];
+    struct send_input in;
+    struct send_error serr;
     struct rl_result rl;
     enum db_err err = DB_OK;
     PGresult *r = NULL;
+    struct msg_row m;
     json_t *msg;
     bool fresh;
 
-    if (!json_is_string(content)) {
-        http_error(req, 422, "validation_error", "content: field required (string)");
-        return;
-    }
-    problem = msg_content_problem(json_string_value(content), json_string_length(content),
-                                  req->cfg->max_message_chars);
-    if (problem != NULL) {
-        http_error(req, 422, "validation_error", "content: %s (at most %d characters)", problem,
-                   req->cfg->max_message_chars);
-        return;
-    }
-    if (client_id(req, &cmid) != 0 || v_string(req, "conversation_id", 1, 64, false, &body_cid))
-        return;
-    if (body_cid != NULL && strcasecmp(body_cid, cid) != 0) {
-        http_error(req, 422, "validation_error",
-                   "conversation_id: does not match the conversation in the path");
+    if (send_validate(req->json, cid, http_env(req, "HTTP_IDEMPOTENCY_KEY"),
+                      req->cfg->max_message_chars, &in, &serr) != 0) {
+        send_refused(req, &serr);
         return;
     }
     rl_hit(&req->w->rds, "msg", req->user_id, req->cfg->rl_messages_per_minute, 0, &rl);
     if (!rl.allowed) {
-        http_rate_limited(req, rl.retry_after, "messages");
+        send_rate_limited(&rl, &serr);
+        send_refused(req, &serr);
         return;
     }
-    uuid_v7_string(id);
-    params[0] = cid;
-    params[1] = id;
-    params[2] = req->user_id;
-    params[3] = json_string_value(content);
-    params[4] = cmid;
-    /* A concurrent duplicate client id rolls the whole statement back: run it again. */
-    for (int attempt = 0; attempt < 3; attempt++) {
+    send_params(&in, cid, req->user_id, id, params);
+    for (int attempt = 0;; attempt++) {
         r = send_group_store(&req->w->db, params, &err);
-        if (r != NULL || err != DB_ERR_UNIQUE)
+        if (r != NULL || !send_should_retry(err, attempt))
             break;
     }
     if (r == NULL) {
-        http_db_error(req, err);
+        send_db_error(err, &serr);
+        send_refused(req, &serr);
         return;
     }
-    if (!db_has_row(r)) {
+    if (send_result(r, cid, &m, &fresh, &serr) != 0) {
         PQclear(r);
-        auth_not_found(req, "conversation");
+        auth_not_found(req, "conversation"); /* 401 instead when the caller was deleted */
         return;
     }
-    {
-        struct msg_row m = {
-            .id = PQgetvalue(r, 0, MSG_SEND_COL_ID),
-            .conversation_id = cid,
-            .seq = atoll(PQgetvalue(r, 0, MSG_SEND_COL_SEQ)),
-            .sender_id = req->user_id,
-            .sender_username = PQgetvalue(r, 0, MSG_SEND_COL_USERNAME),
-            .content = PQgetvalue(r, 0, MSG_SEND_COL_CONTENT),
-            .created_at = PQgetvalue(r, 0, MSG_SEND_COL_CREATED),
-            .client_message_id = db_get(r, 0, MSG_SEND_COL_CLIENT_ID),
-        };
-        fresh = PQgetvalue(r, 0, MSG_SEND_COL_FRESH)[0] == 't';
-        msg = msg_row_to_json(&m);
-        if (msg != NULL && fresh &&
-            ev_publish_message(&req->w->rds, req->cfg->stream_shards, cid, m.seq, msg) != 0)
-            log_warn(req->request_id, "message %s stored but not published (redis down)", m.id);
-    }
+    msg = msg_row_to_json(&m);
+    if (msg != NULL && fresh &&
+        ev_publish_message(&req->w->rds, req->cfg->stream_shards, cid, m.seq, msg) != 0)
+        log_warn(req->request_id, "message %s stored but not published (redis down)", m.id);
     PQclear(r);
     if (msg == NULL) {
         http_error(req, 503, "unavailable", "out of memory");

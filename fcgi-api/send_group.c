@@ -20,7 +20,6 @@
 
 #define GROUP_MAX 256            /* messages per statement */
 #define GROUP_LEADERS 2          /* statements in flight per process */
-#define SEND_PARAMS 5
 
 enum item_state {
     ITEM_QUEUED, /* waiting for a leader */
@@ -31,7 +30,7 @@ enum item_state {
 
 struct item {
     const char *const *params;
-    enum item_state state; /* read and written under G.mu */
+    enum item_state state; /* read and written under group.mu */
     PGresult *res;         /* written by the leader before it sets ITEM_DONE */
     enum db_err err;
     struct item *next;
@@ -42,109 +41,102 @@ static struct {
     pthread_cond_t settled; /* a statement ended: items changed state */
     struct item *head, *tail;
     int leaders;
-} G = {.mu = PTHREAD_MUTEX_INITIALIZER, .settled = PTHREAD_COND_INITIALIZER};
+} group = {.mu = PTHREAD_MUTEX_INITIALIZER, .settled = PTHREAD_COND_INITIALIZER};
 
 static struct db_stmt send_many_stmt = {.name = "msg_send_many", .sql = msg_send_many_sql};
 
-/* Under G.mu: take queued items, oldest first, up to the statement's limits. */
+/* Under group.mu: take queued items, oldest first, up to the statement's limits. */
 static int take(struct item **batch)
 {
     size_t bytes = 0;
     int k = 0;
 
-    while (G.head != NULL && k < GROUP_MAX && bytes < DB_BATCH_BYTES) {
-        struct item *it = G.head;
-        G.head = it->next;
+    while (group.head != NULL && k < GROUP_MAX && bytes < DB_BATCH_BYTES) {
+        struct item *it = group.head;
+        group.head = it->next;
         it->state = ITEM_TAKEN;
-        for (int i = 0; i < SEND_PARAMS; i++)
+        for (int i = 0; i < MSG_SEND_NPARAMS; i++)
             bytes += it->params[i] ? strlen(it->params[i]) : 0;
         batch[k++] = it;
     }
-    if (G.head == NULL)
-        G.tail = NULL;
+    if (group.head == NULL)
+        group.tail = NULL;
     return k;
 }
 
 /*
- * The batch's statement; sets each item's answer (without G.mu: owners read
- * it only after DONE). Returns true when nothing was stored, certainly: the
- * statement failed and rolled back, or was never sent.
+ * The batch's statement; sets each item's answer (without group.mu: owners
+ * read it only after DONE). Returns true when nothing was stored,
+ * certainly: the statement failed and rolled back, or was never sent.
  */
 static bool run_many(struct db_conn *db, struct item **batch, int k)
 {
-    const char *vals[GROUP_MAX], *arrays[SEND_PARAMS] = {0};
+    const char *const *rows[GROUP_MAX];
+    char *arrays[MSG_SEND_NPARAMS];
+    PGresult *one[GROUP_MAX];
     enum db_err err = DB_ERR_OTHER;
     PGresult *r = NULL;
-    bool ok = true;
 
-    for (int i = 0; i < SEND_PARAMS && ok; i++) {
-        for (int m = 0; m < k; m++)
-            vals[m] = batch[m]->params[i];
-        ok = (arrays[i] = db_text_array(vals, k)) != NULL;
+    for (int m = 0; m < k; m++)
+        rows[m] = batch[m]->params;
+    if (db_batch_arrays(rows, k, MSG_SEND_NPARAMS, arrays) == 0) {
+        r = db_exec(db, &send_many_stmt, MSG_SEND_NPARAMS, (const char *const *)arrays, &err);
+        for (int i = 0; i < MSG_SEND_NPARAMS; i++)
+            free(arrays[i]);
     }
-    if (ok)
-        r = db_exec(db, &send_many_stmt, SEND_PARAMS, arrays, &err);
-    for (int i = 0; i < SEND_PARAMS; i++)
-        free((char *)arrays[i]);
     if (r == NULL) {
         for (int m = 0; m < k; m++)
             batch[m]->err = err;
         return err != DB_ERR_DOWN; /* a broken connection may have committed */
     }
-    if (PQntuples(r) != k) {
-        /* Cannot happen (one row per input); it committed, so never run again. */
-        log_error(NULL, "send batch of %d returned %d rows", k, PQntuples(r));
-        PQclear(r);
-        r = NULL;
-    }
-    for (int m = 0; m < k; m++) {
-        struct item *it = batch[m];
-        it->res = r != NULL ? db_result_row(r, m) : NULL;
-        it->err = it->res != NULL ? DB_OK : DB_ERR_DOWN; /* stored: answer, never re-run */
-    }
+    db_batch_split(r, k, one);
     PQclear(r);
+    for (int m = 0; m < k; m++) {
+        batch[m]->res = one[m];
+        batch[m]->err = one[m] != NULL ? DB_OK : DB_ERR_DOWN; /* stored: answer, never re-run */
+    }
     return false;
 }
 
-/* Under G.mu, which it releases while the statement runs: take the queue and store it on db. */
+/* Under group.mu, which it releases while the statement runs: take the queue and store it on db. */
 static void lead(struct db_conn *db)
 {
     struct item *batch[GROUP_MAX];
     int k = take(batch);
     bool rolled_back = false;
 
-    G.leaders++;
-    pthread_mutex_unlock(&G.mu);
+    group.leaders++;
+    pthread_mutex_unlock(&group.mu);
     if (k == 1)
-        batch[0]->res = db_exec(db, &msg_send_stmt, SEND_PARAMS, batch[0]->params, &batch[0]->err);
+        batch[0]->res = db_exec(db, &msg_send_stmt, MSG_SEND_NPARAMS, batch[0]->params, &batch[0]->err);
     else
         rolled_back = run_many(db, batch, k);
-    pthread_mutex_lock(&G.mu);
-    G.leaders--;
+    pthread_mutex_lock(&group.mu);
+    group.leaders--;
     for (int m = 0; m < k; m++)
         batch[m]->state = rolled_back ? ITEM_SOLO : ITEM_DONE;
-    pthread_cond_broadcast(&G.settled);
+    pthread_cond_broadcast(&group.settled);
 }
 
 PGresult *send_group_store(struct db_conn *db, const char *const *params, enum db_err *err)
 {
     struct item me = {.params = params, .state = ITEM_QUEUED};
 
-    pthread_mutex_lock(&G.mu);
-    if (G.tail != NULL)
-        G.tail->next = &me;
+    pthread_mutex_lock(&group.mu);
+    if (group.tail != NULL)
+        group.tail->next = &me;
     else
-        G.head = &me;
-    G.tail = &me;
+        group.head = &me;
+    group.tail = &me;
     while (me.state == ITEM_QUEUED || me.state == ITEM_TAKEN) {
-        if (me.state == ITEM_QUEUED && G.leaders < GROUP_LEADERS)
+        if (me.state == ITEM_QUEUED && group.leaders < GROUP_LEADERS)
             lead(db);
         else
-            pthread_cond_wait(&G.settled, &G.mu);
+            pthread_cond_wait(&group.settled, &group.mu);
     }
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_unlock(&group.mu);
     if (me.state == ITEM_SOLO)
-        return db_exec(db, &msg_send_stmt, SEND_PARAMS, params, err);
+        return db_exec(db, &msg_send_stmt, MSG_SEND_NPARAMS, params, err);
     *err = me.err;
     return me.res;
 }

@@ -336,18 +336,8 @@ static void on_sent(PGresult *r, void *arg)
         goto out;
     }
     {
-        struct msg_row m = {
-            .id = PQgetvalue(r, 0, MSG_SEND_COL_ID),
-            .conversation_id = s->conv_id,
-            .seq = atoll(PQgetvalue(r, 0, MSG_SEND_COL_SEQ)),
-            .sender_id = c->user_id,
-            .sender_username = PQgetvalue(r, 0, MSG_SEND_COL_USERNAME),
-            .content = PQgetvalue(r, 0, MSG_SEND_COL_CONTENT),
-            .created_at = PQgetvalue(r, 0, MSG_SEND_COL_CREATED),
-            .client_message_id = PQgetisnull(r, 0, MSG_SEND_COL_CLIENT_ID)
-                                     ? NULL
-                                     : PQgetvalue(r, 0, MSG_SEND_COL_CLIENT_ID),
-        };
+        struct msg_row m;
+        msg_row_from_result(r, 0, 0, s->conv_id, &m);
         bool fresh = PQgetvalue(r, 0, MSG_SEND_COL_FRESH)[0] == 't';
         ack = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "ack", "conversation_id", s->conv_id,
                         "id", m.id, "seq", (json_int_t)m.seq, "client_message_id", s->client_id);

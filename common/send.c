@@ -1,0 +1,106 @@
+/* send.c - see send.h. */
+#include "send.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static int refuse(struct send_error *err, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int refuse(struct send_error *err, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    err->status = status;
+    err->code = code;
+    err->retry_after = 0;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An optional string field: NULL when absent or null; -1 when it is not a string. */
+static int optional_string(const json_t *body, const char *field, const char **out)
+{
+    const json_t *v = json_object_get(body, field);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    /* an embedded NUL would be cut off by every C string consumer after us */
+    return strlen(*out) == json_string_length(v) ? 0 : -2;
+}
+
+int send_validate(const json_t *body, const char *conversation_id, const char *fallback_client_id,
+                  int max_chars, struct send_input *in, struct send_error *err)
+{
+    const json_t *content = json_object_get(body, "content");
+    const char *problem, *body_cid;
+    int rc;
+
+    if (!json_is_string(content))
+        return refuse(err, 422, "validation_error", "content: field required (string)");
+    problem = msg_content_problem(json_string_value(content), json_string_length(content),
+                                  max_chars);
+    if (problem != NULL)
+        return refuse(err, 422, "validation_error", "content: %s (at most %d characters)",
+                      problem, max_chars);
+    in->content = json_string_value(content);
+    rc = optional_string(body, "client_message_id", &in->client_message_id);
+    if (rc == 0 && in->client_message_id == NULL)
+        in->client_message_id = fallback_client_id;
+    if (rc != 0 || (in->client_message_id != NULL && !msg_client_id_valid(in->client_message_id)))
+        return refuse(err, 422, "validation_error",
+                      "client_message_id: 1 to %d printable ASCII characters", MSG_CLIENT_ID_MAX);
+    rc = optional_string(body, "conversation_id", &body_cid);
+    if (rc != 0)
+        return refuse(err, 422, "validation_error", "conversation_id: must be a string");
+    if (body_cid != NULL && strcasecmp(body_cid, conversation_id) != 0)
+        return refuse(err, 422, "validation_error",
+                      "conversation_id: does not match the conversation in the path");
+    return 0;
+}
+
+void send_params(const struct send_input *in, const char *conversation_id, const char *sender_id,
+                 char id[UUID_STR_LEN], const char *params[MSG_SEND_NPARAMS])
+{
+    uuid_v7_string(id);
+    params[0] = conversation_id;
+    params[1] = id;
+    params[2] = sender_id;
+    params[3] = in->content;
+    params[4] = in->client_message_id;
+}
+
+bool send_should_retry(enum db_err err, int attempt)
+{
+    return err == DB_ERR_UNIQUE && attempt + 1 < SEND_ATTEMPTS;
+}
+
+int send_result(const PGresult *r, const char *conversation_id, struct msg_row *m, bool *fresh,
+                struct send_error *err)
+{
+    if (!db_has_row(r))
+        return refuse(err, 404, "not_found", "conversation not found");
+    msg_row_from_result(r, 0, 0, conversation_id, m);
+    *fresh = PQgetvalue(r, 0, MSG_SEND_COL_FRESH)[0] == 't';
+    return 0;
+}
+
+void send_db_error(enum db_err err, struct send_error *out)
+{
+    const struct db_err_answer *a = db_err_answer(err);
+    refuse(out, a->status, a->code, "%s", a->message);
+}
+
+void send_rate_limited(const struct rl_result *rl, struct send_error *out)
+{
+    refuse(out, 429, "rate_limited", "too many messages, retry in %d seconds", rl->retry_after);
+    out->retry_after = rl->retry_after;
+}
