@@ -48,7 +48,8 @@ int rds_collect(struct rds_conn *c, int n, redisReply **replies);
 /* A Lua script; declare as static with .src set, the SHA is learnt once. */
 struct rds_script {
     const char *src;
-    char sha[41];
+    char sha[41]; /* "" until learnt */
+    int loading;  /* the gateway's async client: a SCRIPT LOAD is in flight */
 };
 
 /*

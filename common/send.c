@@ -67,10 +67,9 @@ int send_validate(const json_t *body, const char *conversation_id, const char *f
     return 0;
 }
 
-void send_params(const struct send_input *in, const char *conversation_id, const char *sender_id,
-                 char id[UUID_STR_LEN], const char *params[MSG_SEND_NPARAMS])
+void send_params(const char *conversation_id, const char *id, const char *sender_id,
+                 const struct send_input *in, const char *params[MSG_SEND_NPARAMS])
 {
-    uuid_v7_string(id);
     params[0] = conversation_id;
     params[1] = id;
     params[2] = sender_id;

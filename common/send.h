@@ -48,12 +48,12 @@ int send_validate(const json_t *body, const char *conversation_id, const char *f
                   int max_chars, struct send_input *in, struct send_error *err);
 
 /*
- * msg_send_stmt's parameters for in: params[MSG_SEND_NPARAMS] points into
- * in, conversation_id, sender_id and id (which this fills with a new
- * message id), so all must outlive the statement.
+ * msg_send_stmt's (and so its batch's) parameters, in their order, for
+ * message id (uuid_v7_string(): ids sort by creation) of sender_id: all
+ * borrowed, so they must outlive the statement. A retry reuses them.
  */
-void send_params(const struct send_input *in, const char *conversation_id, const char *sender_id,
-                 char id[UUID_STR_LEN], const char *params[MSG_SEND_NPARAMS]);
+void send_params(const char *conversation_id, const char *id, const char *sender_id,
+                 const struct send_input *in, const char *params[MSG_SEND_NPARAMS]);
 
 /*
  * The retry rule: a store that failed with err on attempt (0 = the first)

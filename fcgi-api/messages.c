@@ -392,7 +392,8 @@ void msg_send_reply(struct http_req *req, const char *cid)
         send_refused(req, &serr);
         return;
     }
-    send_params(&in, cid, req->user_id, id, params);
+    uuid_v7_string(id);
+    send_params(cid, id, req->user_id, &in, params);
     for (int attempt = 0;; attempt++) {
         r = send_group_store(&req->w->db, params, &err);
         if (r != NULL || !send_should_retry(err, attempt))

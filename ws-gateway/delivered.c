@@ -1,18 +1,18 @@
 /*
- * delivered.c - delivered watermarks, batched.
+ * delivered.c - see delivered.h.
  *
- * Writing a message to a recipient's socket means it reached one of their
- * clients: conversation_members.delivered_seq moves up to it, which the
- * REST read_status ("delivered") reads. Rather than one UPDATE per frame,
- * marks are collected and written every DELIVERED_FLUSH_MS in one
- * statement, one mark per member and conversation (the highest seq): under
+ * Rather than one UPDATE per frame, marks are collected and written every
+ * DELIVERED_FLUSH_MS in one statement, one mark per member and
+ * conversation (the highest seq): under
  * fan-out a member gets several messages per window, and each row update
  * costs PostgreSQL a new row version (row updates were most of its CPU in
  * the fan-out benchmark before marks were merged).
  */
+#include "delivered.h"
 #include "events.h"
 #include "gw.h"
 #include "log.h"
+#include "uuid.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -53,8 +53,9 @@ static const char flush_sql[] =
     " FROM v JOIN lk ON lk.conversation_id = v.c AND lk.user_id = v.u"
     " WHERE m.conversation_id = v.c AND m.user_id = v.u";
 
-static void on_flushed(PGresult *r, void *arg)
+static void on_flushed(PGresult *r, enum db_err err, void *arg)
 {
+    (void)err;
     (void)arg;
     if (r == NULL)
         log_warn(NULL, "delivered watermarks not written (database unavailable)");
@@ -81,7 +82,7 @@ static char *array_literal(size_t field_off, bool is_seq)
     return s;
 }
 
-void gw_delivered_flush(void)
+void delivered_flush(void)
 {
     char *convs, *users, *seqs;
     const char *params[3];
@@ -95,7 +96,7 @@ void gw_delivered_flush(void)
     params[1] = users;
     params[2] = seqs;
     if (convs && users && seqs)
-        pgq_exec(G.pg, flush_sql, 3, params, on_flushed, NULL);
+        pgq_exec(gw.bg, flush_sql, 3, params, on_flushed, NULL);
     free(convs);
     free(users);
     free(seqs);
@@ -106,13 +107,13 @@ void gw_delivered_flush(void)
 static void on_flush_timer(uv_timer_t *t)
 {
     (void)t;
-    gw_delivered_flush();
+    delivered_flush();
 }
 
-void gw_delivered(const char *conv_id, const char *user_id, long long seq)
+void delivered_mark(const char *conv_id, const char *user_id, long long seq)
 {
     if (!timer_ready) {
-        uv_timer_init(&G.loop, &flush_timer);
+        uv_timer_init(&gw.loop, &flush_timer);
         timer_ready = true;
     }
     unsigned b = (ev_hash(conv_id) * 31u + ev_hash(user_id)) % MARK_BUCKETS;
@@ -127,7 +128,7 @@ void gw_delivered(const char *conv_id, const char *user_id, long long seq)
         }
     }
     if (nmarks == DELIVERED_MAX)
-        gw_delivered_flush();
+        delivered_flush();
     m = &marks[nmarks];
     snprintf(m->conv, UUID_STR_LEN, "%s", conv_id);
     snprintf(m->user, UUID_STR_LEN, "%s", user_id);
@@ -138,9 +139,9 @@ void gw_delivered(const char *conv_id, const char *user_id, long long seq)
         uv_timer_start(&flush_timer, on_flush_timer, DELIVERED_FLUSH_MS, 0);
 }
 
-void gw_delivered_close(void)
+void delivered_stop(void)
 {
-    gw_delivered_flush();
+    delivered_flush();
     if (timer_ready) {
         uv_timer_stop(&flush_timer);
         uv_close((uv_handle_t *)&flush_timer, NULL);

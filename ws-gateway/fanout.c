@@ -8,6 +8,8 @@
  * starts a catch-up from PostgreSQL, during which live events only raise
  * the target, so nothing is delivered twice or out of order.
  */
+#include "fanout.h"
+#include "delivered.h"
 #include "events.h"
 #include "gw.h"
 #include "log.h"
@@ -16,29 +18,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CATCHUP_BATCH "500"
 
+#define FANOUT_BUCKETS 4096
+
+/* One conversation a connection listens to. */
+struct gw_sub {
+    char conv_id[UUID_STR_LEN];
+    long long last_seq; /* last seq delivered; -1 = take the next event as base */
+    long long seen_max; /* highest seq announced while catching up */
+    bool catching_up;
+    struct gw_conn *conn;
+    struct gw_sub *next_in_bucket, *next_of_conn;
+};
+
+static struct {
+    struct gw_sub *buckets[FANOUT_BUCKETS]; /* subscriptions by conversation */
+    char (*stream_ids)[32];                 /* last entry id read, per shard */
+    bool xread_inflight;
+} fan;
+
+/* clang-format off */
 static const char catchup_sql[] =
-    "SELECT m.id, m.seq, m.sender_id, CASE WHEN u.deleted_at IS NULL THEN u.username END,"
-    " m.content, " MSG_TS(
-        "m.created_at") ", m.client_message_id"
-                        " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-                        " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
+    "SELECT " MSG_COLS " FROM " MSG_FROM
+    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
 
 /* The newest $3 unread, oldest first: offline delivery on connect. */
 static const char offline_sql[] =
-    "SELECT * FROM (SELECT m.id, m.seq, m.sender_id,"
-    " CASE WHEN u.deleted_at IS NULL THEN u.username END, m.content,"
-    " " MSG_TS("m.created_at") " AS ts, m.client_message_id"
-                               " FROM messages m LEFT JOIN users u ON u.id = m.sender_id"
-                               " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC "
-                               "LIMIT $3) x"
-                               " ORDER BY x.seq";
+    "SELECT * FROM ("
+    "  SELECT " MSG_COLS " FROM " MSG_FROM
+    "  WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3"
+    ") x ORDER BY x.seq";
+/* clang-format on */
 
 static struct gw_sub **bucket(const char *conv_id)
 {
-    return &G.buckets[ev_hash(conv_id) % GW_BUCKETS];
+    return &fan.buckets[ev_hash(conv_id) % FANOUT_BUCKETS];
 }
 
 /* A message frame for a subscriber: the message object plus its type. */
@@ -61,14 +78,15 @@ struct catchup {
 
 static void catchup_start(struct gw_sub *s, bool initial);
 
-static void on_catchup(PGresult *r, void *arg)
+static void on_catchup(PGresult *r, enum db_err err, void *arg)
 {
     struct catchup *cu = arg;
     struct gw_conn *c = cu->conn;
     struct gw_sub *s = cu->sub;
     int n = r ? PQntuples(r) : 0;
-
     bool live = false;
+
+    (void)err; /* any failure closes the socket: the client resumes by since_seq */
 
     for (struct gw_sub *x = c->subs; x != NULL; x = x->next_of_conn)
         live = live || x == s;
@@ -76,33 +94,27 @@ static void on_catchup(PGresult *r, void *arg)
         goto out;
     s->catching_up = false;
     if (r == NULL) {
-        gw_conn_close(c, 1011);
+        conn_close(c, 1011);
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        struct msg_row m = {
-            .id = PQgetvalue(r, i, 0),
-            .conversation_id = s->conv_id,
-            .seq = atoll(PQgetvalue(r, i, 1)),
-            .sender_id = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
-            .sender_username = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
-            .content = PQgetvalue(r, i, 4),
-            .created_at = PQgetvalue(r, i, 5),
-            .client_message_id = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
-        };
-        json_t *msg = msg_row_to_json(&m);
+        struct msg_row m;
+        json_t *msg;
+
+        msg_row_from_result(r, i, 0, s->conv_id, &m);
+        msg = msg_row_to_json(&m);
         if (msg != NULL && m.seq > s->last_seq) {
-            gw_conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
+            conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
             s->last_seq = m.seq;
             if (m.sender_id == NULL || strcmp(m.sender_id, c->user_id) != 0)
-                gw_delivered(s->conv_id, c->user_id, m.seq);
+                delivered_mark(s->conv_id, c->user_id, m.seq);
         }
         json_decref(msg);
     }
     if (s->seen_max > s->last_seq && (cu->initial || n > 0))
         catchup_start(s, false);
 out:
-    gw_conn_unref(c);
+    conn_unref(c);
     free(cu);
 }
 
@@ -115,22 +127,22 @@ static void catchup_start(struct gw_sub *s, bool initial)
     if (cu == NULL)
         return;
     snprintf(seq, sizeof(seq), "%lld", s->last_seq < 0 ? 0 : s->last_seq);
-    snprintf(cap, sizeof(cap), "%d", G.cfg.offline_max);
+    snprintf(cap, sizeof(cap), "%d", gw.cfg.offline_max);
     cu->sub = s;
     cu->conn = s->conn;
     cu->initial = initial;
     s->catching_up = true;
-    s->conn->refs++;
+    conn_ref(s->conn);
     if (pgq_exec(gw_pg(NULL), initial ? offline_sql : catchup_sql, 3, params, on_catchup, cu) !=
         0) {
         s->catching_up = false;
-        s->conn->refs--;
+        conn_unref(s->conn);
         free(cu);
-        gw_conn_close(s->conn, 1013);
+        conn_close(s->conn, 1013);
     }
 }
 
-void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial)
+void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial)
 {
     struct gw_sub *s = calloc(1, sizeof(*s)), **b;
     if (s == NULL)
@@ -148,7 +160,7 @@ void gw_sub_add(struct gw_conn *c, const char *conv_id, long long last_seq, bool
         catchup_start(s, c->has_since ? false : true);
 }
 
-void gw_subs_drop(struct gw_conn *c)
+void fanout_unsubscribe_all(struct gw_conn *c)
 {
     while (c->subs != NULL) {
         struct gw_sub *s = c->subs, **pp = bucket(s->conv_id);
@@ -186,7 +198,7 @@ static void sub_remove(struct gw_conn *c, const char *conv_id)
  * by ev_message_text()): its keys, then type and read_status, with no tree
  * built. The text is msg_row_to_json()'s, which has neither key.
  */
-static char *frame_from_text(const char *msg, size_t len, size_t *n)
+char *fanout_message_frame(const char *msg, size_t len, size_t *n)
 {
     static const char tail[] = ",\"type\":\"message\",\"read_status\":\"sent\"}";
     char *f = malloc(len - 1 + sizeof(tail));
@@ -222,7 +234,7 @@ static void deliver_message(const char *cid, long long seq, const char *sender, 
             continue;
         if (seq == s->last_seq + 1) {
             if (text == NULL && msg == NULL) {
-                text = frame_from_text(msg_text, msg_len, &n);
+                text = fanout_message_frame(msg_text, msg_len, &n);
             } else if (text == NULL) {
                 json_t *f = message_frame(msg, "message");
                 text = f ? json_dumps(f, JSON_COMPACT) : NULL;
@@ -230,10 +242,10 @@ static void deliver_message(const char *cid, long long seq, const char *sender, 
                 json_decref(f);
             }
             if (text != NULL)
-                gw_conn_send_text(s->conn, text, n);
+                conn_send_text(s->conn, text, n);
             s->last_seq = seq;
             if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
-                gw_delivered(cid, s->conn->user_id, seq);
+                delivered_mark(cid, s->conn->user_id, seq);
         } else {
             catchup_start(s, false); /* a gap: read the missing range first */
         }
@@ -258,7 +270,7 @@ static void on_typing_users(void *reply, void *arg)
         json_array_append_new(users, json_string(r->element[i]->str));
     for (struct gw_sub *s = *bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, t->conv_id) == 0 && s->conn->authorized)
-            gw_conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
+            conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
                                             "conversation_id", t->conv_id, "typing_users", users));
     json_decref(users);
 out:
@@ -284,18 +296,18 @@ static void deliver_typing(const char *cid)
     snprintf(t->conv_id, sizeof(t->conv_id), "%s", cid);
     ev_typing_key(cid, key);
     snprintf(now, sizeof(now), "(%lld", (long long)ev_epoch_ms());
-    if (rlink_cmd(G.cmd, on_typing_users, t, 4, argv, NULL) != 0)
+    if (rlink_cmd(gw.cmd, on_typing_users, t, 4, argv, NULL) != 0)
         free(t);
 }
 
 static void deliver_member(const char *cid, const char *uid, const char *action)
 {
-    for (struct gw_conn *c = G.conns; c != NULL; c = c->next) {
+    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next) {
         if (!c->authorized || strcmp(c->user_id, uid) != 0)
             continue;
         if (strcmp(action, "removed") == 0) {
             if (c->conv_id[0] != '\0' && strcmp(c->conv_id, cid) == 0)
-                gw_conn_close(c, 4403);
+                conn_close(c, 4403);
             else if (c->conv_id[0] == '\0')
                 sub_remove(c, cid);
         } else if (c->conv_id[0] == '\0' && strcmp(action, "added") == 0) {
@@ -303,7 +315,7 @@ static void deliver_member(const char *cid, const char *uid, const char *action)
             for (struct gw_sub *s = c->subs; s; s = s->next_of_conn)
                 have = have || strcmp(s->conv_id, cid) == 0;
             if (!have)
-                gw_sub_add(c, cid, -1, false);
+                fanout_subscribe(c, cid, -1, false);
         }
     }
 }
@@ -312,7 +324,7 @@ static void deliver_other(const char *cid, json_t *ev)
 {
     for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, cid) == 0 && s->conn->authorized)
-            gw_conn_send(s->conn, json_deep_copy(ev));
+            conn_send(s->conn, json_deep_copy(ev));
 }
 
 /* A message event written by ev_message_text(), read without building a tree; else -1. */
@@ -364,7 +376,7 @@ static void on_xread(void *reply, void *arg)
 {
     redisReply *r = reply;
     (void)arg;
-    G.xread_inflight = false;
+    fan.xread_inflight = false;
     if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r->elements; i++) {
             redisReply *stream = r->element[i], *entries;
@@ -375,8 +387,8 @@ static void on_xread(void *reply, void *arg)
             entries = stream->element[1];
             for (size_t j = 0; j < entries->elements; j++) {
                 redisReply *e = entries->element[j], *fv = e->element[1];
-                if (shard >= 0 && shard < G.cfg.stream_shards)
-                    snprintf(G.stream_ids[shard], sizeof(G.stream_ids[shard]), "%s",
+                if (shard >= 0 && shard < gw.cfg.stream_shards)
+                    snprintf(fan.stream_ids[shard], sizeof(fan.stream_ids[shard]), "%s",
                              e->element[0]->str);
                 for (size_t k = 0; k + 1 < fv->elements; k += 2)
                     if (strcmp(fv->element[k]->str, "e") == 0)
@@ -384,17 +396,17 @@ static void on_xread(void *reply, void *arg)
             }
         }
     }
-    if (!G.stopping && rlink_is_up(G.sub))
+    if (!gw.stopping && rlink_is_up(gw.sub))
         xread_issue();
 }
 
 static void xread_issue(void)
 {
-    int n = G.cfg.stream_shards, argc = 0;
+    int n = gw.cfg.stream_shards, argc = 0;
     const char **argv = calloc((size_t)(6 + 2 * n), sizeof(*argv));
     char(*keys)[EV_KEY_MAX] = calloc((size_t)n, sizeof(*keys));
 
-    if (argv == NULL || keys == NULL || G.xread_inflight)
+    if (argv == NULL || keys == NULL || fan.xread_inflight)
         goto out;
     argv[argc++] = "XREAD";
     argv[argc++] = "COUNT";
@@ -407,60 +419,58 @@ static void xread_issue(void)
         argv[argc++] = keys[i];
     }
     for (int i = 0; i < n; i++)
-        argv[argc++] = G.stream_ids[i];
-    if (rlink_cmd(G.sub, on_xread, NULL, argc, argv, NULL) == 0)
-        G.xread_inflight = true;
+        argv[argc++] = fan.stream_ids[i];
+    if (rlink_cmd(gw.sub, on_xread, NULL, argc, argv, NULL) == 0)
+        fan.xread_inflight = true;
 out:
     free(argv);
     free(keys);
 }
 
-void gw_on_sub_link(int up, void *arg)
+void fanout_on_sub_link(int up, void *arg)
 {
     (void)arg;
-    G.xread_inflight = false;
-    if (up && !G.stopping)
+    fan.xread_inflight = false;
+    if (up && !gw.stopping)
         xread_issue();
 }
 
-void gw_stream_start(void)
+void fanout_start(void)
 {
     /* Start from "now" on every shard: an explicit id, so that events
      * published between two XREAD calls are never skipped ("$" would). */
-    G.stream_ids = calloc((size_t)G.cfg.stream_shards, sizeof(*G.stream_ids));
-    for (int i = 0; i < G.cfg.stream_shards; i++)
-        snprintf(G.stream_ids[i], sizeof(G.stream_ids[i]), "%lld-0", (long long)ev_epoch_ms());
+    fan.stream_ids = calloc((size_t)gw.cfg.stream_shards, sizeof(*fan.stream_ids));
+    for (int i = 0; i < gw.cfg.stream_shards; i++)
+        snprintf(fan.stream_ids[i], sizeof(fan.stream_ids[i]), "%lld-0", (long long)ev_epoch_ms());
 }
 
-/* Send p's commands on the command link (replies unread); frees p. */
-static void pub_send(struct ev_pub *p)
+void fanout_stop(void)
 {
-    for (int i = 0; i < p->n; i++)
-        rlink_cmd(G.cmd, NULL, NULL, p->argc[i], p->argv[i], NULL);
-    ev_pub_free(p);
+    free(fan.stream_ids);
+    fan.stream_ids = NULL;
 }
 
-void gw_publish(const char *conv_id, json_t *ev)
+bool fanout_has(const struct gw_conn *c, const char *conv_id, const char **canonical)
 {
-    struct ev_pub p;
-
-    if (ev_pub_event(&p, G.cfg.stream_shards, conv_id, ev) == 0)
-        pub_send(&p);
-    json_decref(ev);
+    for (const struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        if (strcasecmp(s->conv_id, conv_id) == 0) {
+            if (canonical != NULL)
+                *canonical = s->conv_id;
+            return true;
+        }
+    return false;
 }
 
-void gw_publish_message(const char *conv_id, long long seq, json_t *msg)
+int fanout_conv_ids(const struct gw_conn *c, char (**ids)[UUID_STR_LEN])
 {
-    struct ev_pub p;
+    int k = 0, n = 0;
 
-    if (ev_pub_message(&p, G.cfg.stream_shards, conv_id, seq, msg) == 0)
-        pub_send(&p);
-}
-
-void gw_publish_typing(const char *conv_id, const char *user_id, bool typing)
-{
-    struct ev_pub p;
-
-    if (ev_pub_typing(&p, G.cfg.stream_shards, conv_id, user_id, typing) == 0)
-        pub_send(&p);
+    for (const struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        k++;
+    *ids = calloc((size_t)(k ? k : 1), sizeof(**ids));
+    if (*ids == NULL)
+        return -1;
+    for (const struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
+        memcpy((*ids)[n++], s->conv_id, UUID_STR_LEN);
+    return n;
 }

@@ -15,6 +15,9 @@
 /* Distinct statements prepared per connection (the gateway has fewer). */
 #define PGQ_MAX_PREPARED 32
 
+/* Jobs per batch statement at most (struct pgq_batch.max is capped there). */
+#define PGQ_BATCH_MAX 256
+
 struct pgq_job {
     const char *sql;               /* static; NULL for a batch job: batch->sql */
     const struct pgq_batch *batch; /* NULL: never batched */
@@ -51,10 +54,10 @@ static void job_free(struct pgq_job *j)
 
 static void pgq_pump(struct pgq *q);
 
-/* Hand j its result (NULL: failed) and forget it. */
-static void job_finish(struct pgq *q, struct pgq_job *j, PGresult *res)
+/* Hand j its result (NULL: failed with err) and forget it. */
+static void job_finish(struct pgq *q, struct pgq_job *j, PGresult *res, enum db_err err)
 {
-    j->cb(res, j->arg);
+    j->cb(res, res != NULL ? DB_OK : err, j->arg);
     job_free(j);
     q->njobs--;
 }
@@ -97,7 +100,7 @@ static void pgq_drop(struct pgq *q, const char *why)
         while (chain != NULL) {
             struct pgq_job *j = chain;
             chain = j->next;
-            job_finish(q, j, NULL);
+            job_finish(q, j, NULL, DB_ERR_DOWN);
         }
     }
 }
@@ -138,6 +141,8 @@ static int pgq_connect(struct pgq *q)
  */
 static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresult *res)
 {
+    PGresult *rows[PGQ_BATCH_MAX];
+
     if (res == NULL) {
         struct pgq_job *last = chain;
         for (struct pgq_job *j = chain; j != NULL; j = j->next) {
@@ -150,16 +155,12 @@ static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresu
             q->tail = last;
         return;
     }
-    if (PQntuples(res) != k || PQnfields(res) < 1) {
-        log_error(NULL, "gateway batch of %d returned %d rows", k, PQntuples(res));
-        res = NULL;
-    }
+    db_batch_split(res, k, rows);
     for (int i = 0; chain != NULL; i++) {
         struct pgq_job *j = chain;
-        PGresult *one = res != NULL ? db_result_row(res, i) : NULL;
         chain = j->next;
-        job_finish(q, j, one);
-        PQclear(one);
+        job_finish(q, j, rows[i], DB_ERR_DOWN);
+        PQclear(rows[i]);
     }
 }
 
@@ -182,6 +183,7 @@ static void pgq_read(struct pgq *q)
             int k = q->nrunning;
             ExecStatusType st = q->last ? PQresultStatus(q->last) : PGRES_FATAL_ERROR;
             PGresult *res = (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) ? q->last : NULL;
+            enum db_err err = res != NULL ? DB_OK : db_err_of_result(q->last);
             if (res == NULL && q->last != NULL)
                 log_warn(NULL, "gateway query failed: %s", PQresultErrorMessage(q->last));
             q->running = NULL;
@@ -189,7 +191,7 @@ static void pgq_read(struct pgq *q)
             if (k > 1) {
                 batch_done(q, j, k, res);
             } else {
-                job_finish(q, j, res);
+                job_finish(q, j, res, err);
             }
             PQclear(q->last);
             q->last = NULL;
@@ -236,22 +238,7 @@ static void on_retry(uv_timer_t *t)
 static void pgq_fail_queued(struct pgq *q)
 {
     while (q->head != NULL)
-        job_finish(q, job_pop(q), NULL);
-}
-
-/* Array literal of parameter i of the k jobs from j (db_text_array); malloc'd. */
-static char *array_param(const struct pgq_job *j, int k, int i)
-{
-    const char **vals = malloc(sizeof(*vals) * (size_t)k);
-    char *s;
-
-    if (vals == NULL)
-        return NULL;
-    for (int m = 0; m < k; m++, j = j->next)
-        vals[m] = j->params[i];
-    s = db_text_array(vals, k);
-    free(vals);
-    return s;
+        job_finish(q, job_pop(q), NULL, DB_ERR_DOWN);
 }
 
 /*
@@ -311,30 +298,25 @@ static void run(struct pgq *q, struct pgq_job *chain, int k, const char *sql, in
 static bool batch_start(struct pgq *q)
 {
     struct pgq_job *first = q->head, *last = first;
-    char *arrays[PGQ_MAX_PARAMS] = {0};
+    const char *const *rows[PGQ_BATCH_MAX];
+    char *arrays[PGQ_MAX_PARAMS];
+    int max = first->batch ? first->batch->max : 0, k = 0, n = first->n;
     size_t bytes = 0;
-    int k = 0, n = first->n;
-    bool ok = true;
 
     if (first->batch == NULL || first->solo)
         return false;
-    for (struct pgq_job *j = first; j != NULL && j->batch == first->batch && !j->solo &&
-                                    k < first->batch->max && bytes < DB_BATCH_BYTES;
+    if (max > PGQ_BATCH_MAX)
+        max = PGQ_BATCH_MAX;
+    for (struct pgq_job *j = first;
+         j != NULL && j->batch == first->batch && !j->solo && k < max && bytes < DB_BATCH_BYTES;
          j = j->next) {
         for (int i = 0; i < j->n; i++)
             bytes += j->params[i] ? strlen(j->params[i]) : 0;
+        rows[k++] = (const char *const *)j->params;
         last = j;
-        k++;
     }
-    if (k < 2)
-        return false;
-    for (int i = 0; i < n && ok; i++)
-        ok = (arrays[i] = array_param(first, k, i)) != NULL;
-    if (!ok) { /* out of memory: the head runs alone this time */
-        for (int i = 0; i < n; i++)
-            free(arrays[i]);
-        return false;
-    }
+    if (k < 2 || db_batch_arrays(rows, k, n, arrays) != 0)
+        return false; /* one job, or out of memory: the head runs alone this time */
     q->head = last->next;
     if (q->head == NULL)
         q->tail = NULL;

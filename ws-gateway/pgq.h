@@ -2,20 +2,22 @@
  * pgq.h - PostgreSQL queries on the gateway's event loop.
  *
  * One non-blocking libpq connection driven by a uv_poll; queries wait in a
- * FIFO and run one at a time. Each job's callback receives the result (or
- * NULL when the query failed or the connection was lost) and must not
- * PQclear it. The connection is re-made after a failure, at most once per
+ * FIFO and run one at a time. Each job's callback receives the result, or
+ * NULL with the error's class (DB_ERR_DOWN when the connection was lost or
+ * never made), and must not PQclear it. The connection is re-made after a failure, at most once per
  * second; jobs queued meanwhile fail fast rather than wait unboundedly.
  */
 #ifndef GW_PGQ_H
 #define GW_PGQ_H
+
+#include "db.h"
 
 #include <libpq-fe.h>
 #include <uv.h>
 
 #define PGQ_MAX_PARAMS 8
 
-typedef void (*pgq_cb)(PGresult *res, void *arg);
+typedef void (*pgq_cb)(PGresult *res, enum db_err err, void *arg);
 
 struct pgq;
 

@@ -1,5 +1,5 @@
 /*
- * presence.c - who is online, shared by every gateway through Redis.
+ * presence.c - see presence.h.
  *
  * chat:presence:{user} holds, per gateway, until when that gateway vouches
  * for the user; chat:online holds, per user, the latest such expiry. Both
@@ -9,8 +9,11 @@
  * user from chat:online when no other gateway still holds them. Several
  * sockets of one user on one gateway count once.
  */
+#include "presence.h"
 #include "events.h"
+#include "fanout.h"
 #include "gw.h"
+#include "publish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,38 +22,26 @@
 #define PRESENCE_TTL_MS 15000
 #define PRESENCE_BEAT_MS 5000
 
-/* Returns 1 when the user is now offline everywhere. */
-static const char leave_lua[] = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
-                                "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])\n"
-                                "if redis.call('ZCARD', KEYS[1]) == 0 then\n"
-                                "  redis.call('ZREM', KEYS[2], ARGV[3])\n"
-                                "  return 1\n"
-                                "end\n"
-                                "return 0\n";
+#define PRESENCE_BUCKETS 4096
+
+/* KEYS: the user's presence, the online set; ARGV: gateway, now, user. 1: offline everywhere. */
+static struct rds_script leave_script = {
+    .src = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+           "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])\n"
+           "if redis.call('ZCARD', KEYS[1]) == 0 then\n"
+           "  redis.call('ZREM', KEYS[2], ARGV[3])\n"
+           "  return 1\n"
+           "end\n"
+           "return 0\n",
+};
 
 /* Tell the members of every conversation of c that its user came or went. */
 static void announce(const char *user_id, char (*convs)[UUID_STR_LEN], int n, bool online)
 {
     for (int i = 0; i < n; i++)
-        gw_publish(convs[i],
+        publish_event(convs[i],
                    json_pack("{s:s, s:s, s:s, s:b}", "type", "presence", "conversation_id",
                              convs[i], "user_id", user_id, "online", online));
-}
-
-/* The conversation ids of c's subscriptions (malloc'ed), count in *n. */
-static char (*sub_ids(struct gw_conn *c, int *n))[UUID_STR_LEN]
-{
-    char(*ids)[UUID_STR_LEN];
-    int k = 0;
-    *n = 0;
-    for (struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
-        k++;
-    ids = calloc((size_t)(k ? k : 1), sizeof(*ids));
-    if (ids == NULL)
-        return NULL;
-    for (struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
-        memcpy(ids[(*n)++], s->conv_id, UUID_STR_LEN);
-    return ids;
 }
 
 struct leave_ctx {
@@ -79,12 +70,16 @@ struct local_user {
     int sockets;
     char id[UUID_STR_LEN];
 };
-static struct local_user *users[GW_BUCKETS];
+
+static struct {
+    struct local_user *users[PRESENCE_BUCKETS];
+    uv_timer_t heartbeat;
+} presence;
 
 /* Add delta to the user's socket count; returns the new count. */
 static int local_sockets_add(const char *user_id, int delta)
 {
-    struct local_user **p = &users[ev_hash(user_id) % GW_BUCKETS], *u;
+    struct local_user **p = &presence.users[ev_hash(user_id) % PRESENCE_BUCKETS], *u;
 
     while (*p != NULL && strcmp((*p)->id, user_id) != 0)
         p = &(*p)->next;
@@ -106,19 +101,19 @@ static int local_sockets_add(const char *user_id, int delta)
 static void vouch(const char *user_id)
 {
     char key[EV_KEY_MAX], exp[24], ttl[16];
-    const char *z1[] = {"ZADD", key, exp, G.cfg.gateway_id};
+    const char *z1[] = {"ZADD", key, exp, gw.cfg.gateway_id};
     const char *z2[] = {"ZADD", EV_ONLINE_KEY, "GT", exp, user_id};
     const char *px[] = {"PEXPIRE", key, ttl};
 
     ev_presence_key(user_id, key);
     snprintf(exp, sizeof(exp), "%lld", (long long)(ev_epoch_ms() + PRESENCE_TTL_MS));
     snprintf(ttl, sizeof(ttl), "%d", PRESENCE_TTL_MS);
-    rlink_cmd(G.cmd, NULL, NULL, 4, z1, NULL);
-    rlink_cmd(G.cmd, NULL, NULL, 5, z2, NULL);
-    rlink_cmd(G.cmd, NULL, NULL, 3, px, NULL);
+    rlink_cmd(gw.cmd, NULL, NULL, 4, z1, NULL);
+    rlink_cmd(gw.cmd, NULL, NULL, 5, z2, NULL);
+    rlink_cmd(gw.cmd, NULL, NULL, 3, px, NULL);
 }
 
-void gw_presence_join(struct gw_conn *c)
+void presence_join(struct gw_conn *c)
 {
     int n;
     char(*ids)[UUID_STR_LEN];
@@ -126,37 +121,48 @@ void gw_presence_join(struct gw_conn *c)
     vouch(c->user_id);
     if (local_sockets_add(c->user_id, 1) > 1)
         return; /* this gateway already announced the user */
-    ids = sub_ids(c, &n);
-    if (ids != NULL)
+    if ((n = fanout_conv_ids(c, &ids)) >= 0)
         announce(c->user_id, ids, n, true);
     free(ids);
 }
 
-void gw_presence_leave(struct gw_conn *c)
+void presence_leave(struct gw_conn *c)
 {
     char key[EV_KEY_MAX], now[24];
-    const char *argv[] = {"EVAL",        leave_lua,        "2", key,
-                          EV_ONLINE_KEY, G.cfg.gateway_id, now, c->user_id};
-
+    const char *args[] = {key, EV_ONLINE_KEY, gw.cfg.gateway_id, now, c->user_id};
     struct leave_ctx *x;
 
     if (local_sockets_add(c->user_id, -1) > 0 || (x = calloc(1, sizeof(*x))) == NULL)
         return;
     snprintf(x->user_id, sizeof(x->user_id), "%s", c->user_id);
-    x->convs = sub_ids(c, &x->n);
+    x->n = fanout_conv_ids(c, &x->convs);
+    if (x->n < 0)
+        x->n = 0;
     ev_presence_key(c->user_id, key);
     snprintf(now, sizeof(now), "%lld", (long long)ev_epoch_ms());
-    if (rlink_cmd(G.cmd, on_left, x, 8, argv, NULL) != 0) {
+    if (rlink_eval(gw.cmd, &leave_script, 2, 5, args, on_left, x) != 0) {
         free(x->convs);
         free(x);
     }
 }
 
 /* Vouch once for every user with a live socket here. */
-void gw_presence_heartbeat(uv_timer_t *t)
+static void on_heartbeat(uv_timer_t *t)
 {
     (void)t;
-    for (int i = 0; i < GW_BUCKETS; i++)
-        for (struct local_user *u = users[i]; u != NULL; u = u->next)
+    for (int i = 0; i < PRESENCE_BUCKETS; i++)
+        for (struct local_user *u = presence.users[i]; u != NULL; u = u->next)
             vouch(u->id);
+}
+
+void presence_start(void)
+{
+    uv_timer_init(&gw.loop, &presence.heartbeat);
+    uv_timer_start(&presence.heartbeat, on_heartbeat, PRESENCE_BEAT_MS, PRESENCE_BEAT_MS);
+}
+
+void presence_stop(void)
+{
+    uv_timer_stop(&presence.heartbeat);
+    uv_close((uv_handle_t *)&presence.heartbeat, NULL);
 }

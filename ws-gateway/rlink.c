@@ -3,6 +3,8 @@
 #include "log.h"
 
 #include <hiredis/adapters/libuv.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,6 +192,97 @@ int rlink_cmd(struct rlink *l, rlink_reply_cb cb, void *arg, int argc, const cha
         return -1;
     }
     l->pending++;
+    return 0;
+}
+
+#define EVAL_MAX_ARGS 8
+
+struct eval_call {
+    struct rlink *l;
+    struct rds_script *s;
+    rlink_reply_cb cb;
+    void *arg;
+    bool by_source; /* sent with EVAL: a NOSCRIPT reply cannot come */
+    int nargs;
+    char nkeys[12];
+    char *args[EVAL_MAX_ARGS];
+};
+
+static void eval_free(struct eval_call *e)
+{
+    for (int i = 0; i < e->nargs; i++)
+        free(e->args[i]);
+    free(e);
+}
+
+static void on_script_loaded(void *reply, void *arg)
+{
+    struct rds_script *s = arg;
+    redisReply *r = reply;
+
+    s->loading = 0;
+    if (r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40)
+        memcpy(s->sha, r->str, 41);
+}
+
+static int eval_send(struct eval_call *e);
+
+static void on_eval(void *reply, void *arg)
+{
+    struct eval_call *e = arg;
+    redisReply *r = reply;
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR && !e->by_source &&
+        strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        e->s->sha[0] = '\0'; /* learnt again; this call goes with the source */
+        if (eval_send(e) == 0)
+            return;
+        r = NULL;
+    }
+    e->cb(r, e->arg);
+    eval_free(e);
+}
+
+/* Send e as EVALSHA when the SHA is known, else as EVAL (and learn the SHA). */
+static int eval_send(struct eval_call *e)
+{
+    const char *argv[3 + EVAL_MAX_ARGS];
+    struct rds_script *s = e->s;
+
+    e->by_source = s->sha[0] == '\0';
+    if (e->by_source && !s->loading) {
+        const char *load[] = {"SCRIPT", "LOAD", s->src};
+        s->loading = rlink_cmd(e->l, on_script_loaded, s, 3, load, NULL) == 0;
+    }
+    argv[0] = e->by_source ? "EVAL" : "EVALSHA";
+    argv[1] = e->by_source ? s->src : s->sha;
+    argv[2] = e->nkeys;
+    for (int i = 0; i < e->nargs; i++)
+        argv[3 + i] = e->args[i];
+    return rlink_cmd(e->l, on_eval, e, 3 + e->nargs, argv, NULL);
+}
+
+int rlink_eval(struct rlink *l, struct rds_script *s, int nkeys, int nargs, const char **args,
+               rlink_reply_cb cb, void *arg)
+{
+    struct eval_call *e;
+
+    if (nargs > EVAL_MAX_ARGS || !l->up || (e = calloc(1, sizeof(*e))) == NULL)
+        return -1;
+    e->l = l;
+    e->s = s;
+    e->cb = cb;
+    e->arg = arg;
+    snprintf(e->nkeys, sizeof(e->nkeys), "%d", nkeys);
+    for (; e->nargs < nargs; e->nargs++)
+        if ((e->args[e->nargs] = strdup(args[e->nargs])) == NULL) {
+            eval_free(e);
+            return -1;
+        }
+    if (eval_send(e) != 0) {
+        eval_free(e);
+        return -1;
+    }
     return 0;
 }
 

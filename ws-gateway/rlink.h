@@ -13,6 +13,7 @@
 #define GW_RLINK_H
 
 #include "config.h"
+#include "rds.h"
 
 #include <hiredis/async.h>
 #include <uv.h>
@@ -28,6 +29,18 @@ struct rlink *rlink_new(uv_loop_t *loop, const struct chat_config *cfg, const ch
 /* Send a command; 0, or -1 (cb not called) when the link is down. */
 int rlink_cmd(struct rlink *l, rlink_reply_cb cb, void *arg, int argc, const char **argv,
               const size_t *lens);
+
+/*
+ * Run script s with nkeys keys then the rest of its nargs arguments
+ * (copied): EVALSHA, as rds_eval() does on a blocking connection. The SHA
+ * is learnt once per process with SCRIPT LOAD; until it is known, and once
+ * after a NOSCRIPT reply (Redis restarted or flushed its scripts), the
+ * command carries the source (EVAL, which also caches it). cb gets the
+ * script's reply, or NULL when the link went down. Returns 0, or -1 (cb
+ * not called) when the link is down.
+ */
+int rlink_eval(struct rlink *l, struct rds_script *s, int nkeys, int nargs, const char **args,
+               rlink_reply_cb cb, void *arg);
 
 int rlink_is_up(const struct rlink *l);
 

@@ -1,0 +1,370 @@
+/* client.c - see client.h. */
+#include "client.h"
+#include "events.h"
+#include "fanout.h"
+#include "gw.h"
+#include "presence.h"
+#include "publish.h"
+#include "send.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- authorisation ---- */
+
+/* clang-format off */
+/* Columns: AUTH_COL_*; one row per membership (or one with NULLs), none for a deleted user. */
+static const char auth_one_sql[] =
+    "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+    " LEFT JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = $2"
+    " WHERE u.id = $1 AND u.deleted_at IS NULL";
+static const char auth_all_sql[] =
+    "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+    " LEFT JOIN conversation_members m ON m.user_id = u.id"
+    " WHERE u.id = $1 AND u.deleted_at IS NULL";
+/* clang-format on */
+enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ };
+
+static void on_auth(PGresult *r, enum db_err err, void *arg)
+{
+    struct gw_conn *c = arg;
+    int n = r ? PQntuples(r) : 0;
+
+    (void)err;
+    if (c->wsi == NULL)
+        goto out;
+    if (r == NULL) {
+        conn_close(c, 1011);
+        goto out;
+    }
+    if (n == 0) {
+        conn_close(c, 4401); /* deleted user */
+        goto out;
+    }
+    snprintf(c->username, sizeof(c->username), "%s", PQgetvalue(r, 0, AUTH_COL_USERNAME));
+    if (c->conv_id[0] != '\0' && PQgetisnull(r, 0, AUTH_COL_CONV)) {
+        conn_close(c, 4403); /* not a member, or no such conversation */
+        goto out;
+    }
+    c->authorized = true;
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, AUTH_COL_CONV))
+            continue;
+        fanout_subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV),
+                         c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)),
+                         true);
+    }
+    presence_join(c); /* announces to the conversations just subscribed */
+    for (int i = 0; i < c->nearly; i++) {
+        client_frame(c, c->early[i], strlen(c->early[i]));
+        free(c->early[i]);
+    }
+    c->nearly = 0;
+out:
+    conn_unref(c);
+}
+
+void client_authorize(struct gw_conn *c, const char *token)
+{
+    struct token_claims claims;
+    const char *params[2];
+    bool one = c->conv_id[0] != '\0';
+
+    if (token_verify(&gw.cfg, token, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK) {
+        conn_close(c, 4401);
+        return;
+    }
+    snprintf(c->user_id, sizeof(c->user_id), "%s", claims.sub);
+    params[0] = c->user_id;
+    params[1] = c->conv_id;
+    conn_ref(c);
+    if (pgq_exec(gw_pg(NULL), one ? auth_one_sql : auth_all_sql, one ? 2 : 1, params, on_auth,
+                 c) != 0) {
+        conn_unref(c);
+        conn_close(c, 1013);
+    }
+}
+
+/* ---- {"type":"message"}: the send path ---- */
+
+struct send_ctx {
+    struct gw_conn *c;
+    char conv_id[UUID_STR_LEN];
+    char id[UUID_STR_LEN];
+    char *content;
+    char *client_id;
+    int attempt;
+};
+
+static void send_ctx_free(struct send_ctx *s)
+{
+    conn_unref(s->c);
+    free(s->content);
+    free(s->client_id);
+    free(s);
+}
+
+static void send_refused(struct gw_conn *c, const struct send_error *err)
+{
+    conn_send_error(c, err->code, err->message, err->retry_after);
+}
+
+/*
+ * Sends queued behind a running statement on their connection are stored
+ * together: one transaction, one commit for up to 256 messages (the
+ * database's per-commit cost bounded WebSocket ingest and fan-out). Each
+ * is still acknowledged only after that commit.
+ */
+static const struct pgq_batch send_batch = {
+    .sql = msg_send_sql,
+    .many_sql = msg_send_many_sql,
+    .max = 256,
+};
+
+static void send_store(struct send_ctx *s);
+
+static void on_stored(PGresult *r, enum db_err err, void *arg)
+{
+    struct send_ctx *s = arg;
+    struct send_error serr;
+    struct msg_row m;
+    bool fresh;
+    json_t *msg;
+
+    if (r == NULL && send_should_retry(err, s->attempt++)) {
+        send_store(s);
+        return;
+    }
+    if (r == NULL) {
+        send_db_error(err, &serr);
+        send_refused(s->c, &serr);
+    } else if (send_result(r, s->conv_id, &m, &fresh, &serr) != 0) {
+        send_refused(s->c, &serr);
+    } else {
+        conn_send(s->c, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "type", "ack", "conversation_id",
+                                  s->conv_id, "id", m.id, "seq", (json_int_t)m.seq,
+                                  "client_message_id", s->client_id));
+        msg = msg_row_to_json(&m);
+        if (msg != NULL && fresh)
+            publish_message(s->conv_id, m.seq, msg);
+        json_decref(msg);
+    }
+    send_ctx_free(s);
+}
+
+/* Queue s's statement; s is answered and freed by on_stored, or here when the queue is full. */
+static void send_store(struct send_ctx *s)
+{
+    const struct send_input in = {.content = s->content, .client_message_id = s->client_id};
+    const char *params[MSG_SEND_NPARAMS];
+
+    send_params(s->conv_id, s->id, s->c->user_id, &in, params);
+
+    if (pgq_exec_batched(gw_pg(s->conv_id), &send_batch, MSG_SEND_NPARAMS, params, on_stored,
+                         s) != 0) {
+        conn_send_error(s->c, "unavailable", "the gateway is overloaded, retry", 1);
+        send_ctx_free(s);
+    }
+}
+
+static void on_rate(void *reply, void *arg)
+{
+    struct send_ctx *s = arg;
+    struct send_error serr;
+    struct rl_result rl;
+
+    /* Redis down: no limit to enforce (fail open, like the REST API). */
+    if (rl_result_from_reply(reply, gw.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
+        send_rate_limited(&rl, &serr);
+        send_refused(s->c, &serr);
+        send_ctx_free(s);
+        return;
+    }
+    send_store(s);
+}
+
+static void client_message(struct gw_conn *c, json_t *m, const char *cid)
+{
+    struct send_input in;
+    struct send_error serr;
+    struct send_ctx *s;
+    char km[128], kh[128];
+    const char *keys[] = {km};
+
+    if (send_validate(m, cid, NULL, gw.cfg.max_message_chars, &in, &serr) != 0) {
+        send_refused(c, &serr);
+        return;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return;
+    s->c = c;
+    conn_ref(c);
+    snprintf(s->conv_id, sizeof(s->conv_id), "%s", cid);
+    uuid_v7_string(s->id);
+    s->content = strdup(in.content);
+    s->client_id = in.client_message_id ? strdup(in.client_message_id) : NULL;
+    if (s->content == NULL || (in.client_message_id != NULL && s->client_id == NULL)) {
+        send_ctx_free(s);
+        return;
+    }
+    rl_keys("msg", c->user_id, km, kh);
+    if (rlink_eval(gw.cmd, &rl_script, 1, 1, keys, on_rate, s) != 0)
+        on_rate(NULL, s);
+}
+
+/* ---- typing, read ---- */
+
+/* Record (or clear) the user's typing entry in conversation cid and tell the members. */
+static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
+{
+    json_t *v = json_object_get(m, "is_typing");
+
+    if (!json_is_boolean(v)) {
+        conn_send_error(c, "validation_error", "is_typing: must be true or false", 0);
+        return;
+    }
+    publish_typing(cid, c->user_id, json_is_true(v));
+    if (json_is_true(v)) {
+        snprintf(c->typing_conv, sizeof(c->typing_conv), "%s", cid);
+        c->typing_until_ms = uv_now(&gw.loop) + EV_TYPING_TTL_MS;
+    } else if (strcmp(c->typing_conv, cid) == 0) {
+        c->typing_conv[0] = '\0';
+    }
+}
+
+struct read_ctx {
+    struct gw_conn *c;
+    char conv_id[UUID_STR_LEN];
+};
+
+enum { READ_COL_BAD_ID, READ_COL_SEQ, READ_COL_MESSAGE_ID }; /* msg_read_upto_stmt's */
+
+static void on_read(PGresult *r, enum db_err err, void *arg)
+{
+    struct read_ctx *x = arg;
+
+    (void)err;
+    if (r == NULL)
+        conn_send_error(x->c, "unavailable", "read state could not be stored, retry", 0);
+    else if (PQntuples(r) == 0)
+        conn_send_error(x->c, "not_found", "conversation not found", 0);
+    else if (PQgetvalue(r, 0, READ_COL_BAD_ID)[0] == 't')
+        conn_send_error(x->c, "validation_error", "message_id: not a message of this conversation",
+                        0);
+    else
+        publish_event(x->conv_id, ev_read(x->conv_id, x->c->user_id,
+                                          atoll(PQgetvalue(r, 0, READ_COL_SEQ)),
+                                          db_get(r, 0, READ_COL_MESSAGE_ID)));
+    conn_unref(x->c);
+    free(x);
+}
+
+/* {"type":"read","message_id"?}: the REST read, over the socket. */
+static void client_read(struct gw_conn *c, json_t *m, const char *cid)
+{
+    const char *mid = json_string_value(json_object_get(m, "message_id"));
+    const char *params[3] = {cid, c->user_id, mid};
+    struct read_ctx *x;
+
+    if (mid != NULL && !uuid_is_valid(mid)) {
+        conn_send_error(c, "validation_error", "message_id: must be a UUID", 0);
+        return;
+    }
+    if ((x = malloc(sizeof(*x))) == NULL)
+        return;
+    x->c = c;
+    snprintf(x->conv_id, sizeof(x->conv_id), "%s", cid);
+    conn_ref(c);
+    if (pgq_exec(gw_pg(NULL), msg_read_upto_stmt.sql, 3, params, on_read, x) != 0) {
+        conn_unref(c);
+        free(x);
+        conn_send_error(c, "unavailable", "the gateway is overloaded, retry", 1);
+    }
+}
+
+/* ---- dispatch ---- */
+
+/* The conversation an event is about: the socket's own, or the one named. */
+static const char *event_conv(struct gw_conn *c, json_t *m)
+{
+    const char *cid = json_string_value(json_object_get(m, "conversation_id")), *own;
+
+    if (c->conv_id[0] != '\0')
+        return c->conv_id;
+    if (cid == NULL || !uuid_is_valid(cid)) {
+        conn_send_error(c, "validation_error", "conversation_id: required on this socket", 0);
+        return NULL;
+    }
+    if (fanout_has(c, cid, &own))
+        return own;
+    conn_send_error(c, "not_found", "conversation not found", 0);
+    return NULL;
+}
+
+/* Before the authorisation ended: an auth frame starts it, others wait for it. */
+static void unauthorized_frame(struct gw_conn *c, json_t *m, const char *type, const char *text,
+                               size_t len)
+{
+    if (strcmp(type, "auth") == 0 && c->user_id[0] == '\0' &&
+        json_is_string(json_object_get(m, "token")))
+        client_authorize(c, json_string_value(json_object_get(m, "token")));
+    else if (c->user_id[0] != '\0' && c->nearly < CONN_EARLY_MAX)
+        c->early[c->nearly++] = strndup(text, len); /* replayed once authorised */
+    else
+        conn_send_error(c, "unauthorized", "not authorised yet", 0);
+}
+
+void client_frame(struct gw_conn *c, const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *m = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
+    const char *type = json_string_value(json_object_get(m, "type")), *cid;
+
+    if (m == NULL || !json_is_object(m)) {
+        conn_send_error(c, "invalid_json", "frames must be JSON objects", 0);
+        goto out;
+    }
+    if (type == NULL) {
+        conn_send_error(c, "validation_error", "type: field required", 0);
+        goto out;
+    }
+    if (!c->authorized) {
+        unauthorized_frame(c, m, type, text, len);
+        goto out;
+    }
+    if (strcmp(type, "ping") == 0) {
+        conn_send(c, json_pack("{s:s}", "type", "pong"));
+    } else if (strcmp(type, "message") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_message(c, m, cid);
+    } else if (strcmp(type, "typing") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_typing(c, m, cid);
+    } else if (strcmp(type, "read") == 0) {
+        if ((cid = event_conv(c, m)) != NULL)
+            client_read(c, m, cid);
+    } else {
+        conn_send_error(c, "unknown_type", "unknown event type", 0);
+    }
+out:
+    json_decref(m);
+}
+
+/*
+ * A client that vanishes while typing (tab closed, network gone) never
+ * says it stopped: its socket's close does, so the others' indicator
+ * clears now instead of after the TTL. Only the last conversation the
+ * socket typed in is tracked; an earlier one still expires by the TTL.
+ */
+void client_closed(struct gw_conn *c)
+{
+    if (c->authorized && c->typing_conv[0] != '\0' && uv_now(&gw.loop) < c->typing_until_ms)
+        publish_typing(c->typing_conv, c->user_id, false);
+    c->typing_conv[0] = '\0';
+    for (int i = 0; i < c->nearly; i++)
+        free(c->early[i]);
+    c->nearly = 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * fanout.h - subscriptions, and the stream reader that feeds them.
+ *
+ * A connection subscribes to the conversations it may read; every event
+ * read from the Redis streams goes to the subscriptions of its
+ * conversation, messages in seq order with catch-ups from PostgreSQL for
+ * any gap. Member events add or drop subscriptions (or close a
+ * per-conversation socket).
+ */
+#ifndef GW_FANOUT_H
+#define GW_FANOUT_H
+
+#include "conn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Start reading the streams from now; free the reader's state. */
+void fanout_start(void);
+void fanout_stop(void);
+
+/* The stream link's state callback (rlink_state_cb): re-issues XREAD when up. */
+void fanout_on_sub_link(int up, void *arg);
+
+/*
+ * Subscribe c to conv_id, delivered up to last_seq (-1: from the next
+ * event). initial: the connect's subscription, which first sends the
+ * unread messages (offline delivery) or, when the client gave since_seq,
+ * what it missed.
+ */
+void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);
+void fanout_unsubscribe_all(struct gw_conn *c);
+
+/*
+ * Whether c is subscribed to conv_id (any letter case); *canonical, when
+ * not NULL, gets the subscription's own spelling (borrowed from c).
+ */
+bool fanout_has(const struct gw_conn *c, const char *conv_id, const char **canonical);
+
+/* The conversation ids of c's subscriptions (malloc'd into *ids): their count, or -1. */
+int fanout_conv_ids(const struct gw_conn *c, char (**ids)[UUID_STR_LEN]);
+
+/*
+ * The "message" frame from a message's compact JSON text (the text
+ * ev_message_text() wraps, len bytes ending in '}'): its keys, then type
+ * and read_status, with no tree built. malloc'd, its length in *n.
+ */
+char *fanout_message_frame(const char *msg, size_t len, size_t *n);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * publish.h - the gateway's outbound events: what its clients did, as
+ * entries on the conversation's stream (and, for a message, its cache),
+ * written on the command link with the same commands chat-api pipelines
+ * (common/events.h describes them once for both). Fire and forget: the
+ * replies are not read, and a publish while Redis is down is lost (the
+ * receivers notice the gap by seq and catch up from PostgreSQL).
+ */
+#ifndef GW_PUBLISH_H
+#define GW_PUBLISH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+void publish_event(const char *conv_id, json_t *ev /* stolen */);
+
+/* A stored message: its event and the conversation's cache, serialised once. */
+void publish_message(const char *conv_id, long long seq, json_t *msg /* borrowed */);
+
+/* A typing change: the conversation's typing set, then its event. */
+void publish_typing(const char *conv_id, const char *user_id, bool typing);
+
+#endif
