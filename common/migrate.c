@@ -19,6 +19,9 @@ static int exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+/* Columns of migrate_current()'s SELECT. */
+enum { MIGRATE_CURRENT_COL_VERSION };
+
 int migrate_current(PGconn *pg, char *err, size_t errlen)
 {
     PGresult *r;
@@ -32,7 +35,7 @@ int migrate_current(PGconn *pg, char *err, size_t errlen)
         return -1;
     r = PQexec(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations");
     if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        v = atoi(PQgetvalue(r, 0, 0));
+        v = atoi(PQgetvalue(r, 0, MIGRATE_CURRENT_COL_VERSION));
     else
         snprintf(err, errlen, "%s", PQerrorMessage(pg));
     PQclear(r);

@@ -7,43 +7,53 @@
 #include <string.h>
 #include <strings.h>
 
+/* Columns: the conversation's type (no row: not a member). */
 static struct db_stmt member_stmt = {
     .name = "conv_member",
     .sql = "SELECT c.type FROM conversation_members m JOIN conversations c"
            " ON c.id = m.conversation_id WHERE m.conversation_id = $1 AND m.user_id = $2",
 };
+enum { CONV_MEMBER_COL_TYPE };
 
 /*
- * The conversation object in one round trip. Columns: id, type, name,
- * description, created_by, created_at, unread_count, participants (json),
- * last message (id, seq, sender_id, sender name, content, created_at,
- * client_message_id), watermarks (json).
+ * The conversation object in one round trip, in the order of enum
+ * conv_col: the conversation, the caller's unread count, participants
+ * (json), the last message (MSG_COLS_OF, all NULL when there is none) and
+ * everyone's watermarks (json [user_id, last_read_seq, delivered_seq]).
  */
+enum conv_col {
+    CONV_COL_ID,
+    CONV_COL_TYPE,
+    CONV_COL_NAME,
+    CONV_COL_DESCRIPTION,
+    CONV_COL_CREATED_BY,
+    CONV_COL_CREATED_AT,
+    CONV_COL_UNREAD,
+    CONV_COL_PARTICIPANTS,
+    CONV_COL_LAST_MSG, /* MSG_NCOLS columns, in the order of enum msg_col */
+    CONV_COL_WATERMARKS = CONV_COL_LAST_MSG + MSG_NCOLS,
+    CONV_NCOLS
+};
+
+/* clang-format off */
 #define CONV_SELECT                                                                                \
-    "SELECT c.id, c.type, c.name, c.description, c.created_by, " MSG_TS(                           \
-        "c.created_at") ","                                                                        \
-                        " greatest(c.last_seq - cm.last_read_seq, 0),"                             \
-                        " (SELECT json_agg(json_build_object('user_id', u.id, 'username', "        \
-                        "u.username,"                                                              \
-                        "         'display_name', u.display_name, 'role', p.role) ORDER BY "       \
-                        "p.joined_at, u.id)"                                                       \
-                        "    FROM conversation_members p JOIN users u ON u.id = p.user_id"         \
-                        "   WHERE p.conversation_id = c.id),"                                      \
-                        " lm.id, lm.seq, lm.sender_id, CASE WHEN lu.deleted_at IS NULL THEN "      \
-                        "lu.username END,"                                                         \
-                        " lm.content, " MSG_TS(                                                    \
-                            "lm.created_at") ", lm.client_message_id,"                             \
-                                             " (SELECT json_agg(json_build_array(w.user_id, "      \
-                                             "w.last_read_seq,"                                    \
-                                             "         greatest(w.delivered_seq, "                 \
-                                             "w.last_read_seq)))"                                  \
-                                             "    FROM conversation_members w WHERE "              \
-                                             "w.conversation_id = c.id)"                           \
-                                             " FROM conversation_members cm JOIN conversations c " \
-                                             "ON c.id = cm.conversation_id"                        \
-                                             " LEFT JOIN messages lm ON lm.conversation_id = "     \
-                                             "c.id AND lm.seq = c.last_seq"                        \
-                                             " LEFT JOIN users lu ON lu.id = lm.sender_id"
+    "SELECT c.id, c.type, c.name, c.description, c.created_by,"                                    \
+    "       " MSG_TS("c.created_at") ","                                                           \
+    "       greatest(c.last_seq - cm.last_read_seq, 0),"                                           \
+    "       (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"           \
+    "                                          'display_name', u.display_name,"                    \
+    "                                          'role', p.role)"                                    \
+    "                        ORDER BY p.joined_at, u.id)"                                          \
+    "          FROM conversation_members p JOIN users u ON u.id = p.user_id"                       \
+    "         WHERE p.conversation_id = c.id),"                                                    \
+    "       " MSG_COLS_OF("lm", "lu") ","                                                          \
+    "       (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"                         \
+    "                                         greatest(w.delivered_seq, w.last_read_seq)))"        \
+    "          FROM conversation_members w WHERE w.conversation_id = c.id)"                        \
+    "  FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id"             \
+    "  LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq"                 \
+    "  LEFT JOIN users lu ON lu.id = lm.sender_id"
+/* clang-format on */
 
 struct db_stmt conv_one_stmt = {
     .name = "conv_one",
@@ -68,7 +78,8 @@ int conv_require_member(struct http_req *req, const char *cid, const char *type)
         http_db_error(req, err);
         return -1;
     }
-    if (db_has_row(r) && (type == NULL || strcmp(PQgetvalue(r, 0, 0), type) == 0))
+    if (db_has_row(r) &&
+        (type == NULL || strcmp(PQgetvalue(r, 0, CONV_MEMBER_COL_TYPE), type) == 0))
         rc = 0;
     else
         http_error(req, 404, "not_found", "%s not found",
@@ -119,31 +130,26 @@ static json_t *json_column(const PGresult *r, int row, int col)
 
 json_t *conv_from_row(const PGresult *r, int i)
 {
-    json_t *o, *last = json_null(), *wm = json_column(r, i, 15);
+    const char *cid = db_get(r, i, CONV_COL_ID);
+    json_t *o, *last = json_null(), *wm = json_column(r, i, CONV_COL_WATERMARKS);
 
-    if (db_get(r, i, 8) != NULL) {
-        struct msg_row m = {
-            .id = db_get(r, i, 8),
-            .conversation_id = db_get(r, i, 0),
-            .seq = atoll(PQgetvalue(r, i, 9)),
-            .sender_id = db_get(r, i, 10),
-            .sender_username = db_get(r, i, 11),
-            .content = db_get(r, i, 12),
-            .created_at = db_get(r, i, 13),
-            .client_message_id = db_get(r, i, 14),
-        };
+    if (db_get(r, i, CONV_COL_LAST_MSG + MSG_COL_ID) != NULL) {
+        struct msg_row m;
         long long mr, md;
+        msg_row_from_result(r, i, CONV_COL_LAST_MSG, cid, &m);
         json_decref(last);
         last = msg_row_to_json(&m);
         conv_min_watermarks(wm, m.sender_id, &mr, &md);
         if (last != NULL)
             json_object_set_new(last, "read_status", json_string(msg_read_status(m.seq, mr, md)));
     }
-    o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:o, s:o*}", "id", db_get(r, i, 0),
-                  "type", db_get(r, i, 1), "name", db_get(r, i, 2), "description", db_get(r, i, 3),
-                  "created_by", db_get(r, i, 4), "created_at", db_get(r, i, 5), "unread_count",
-                  (json_int_t)atoll(PQgetvalue(r, i, 6)), "participants", json_column(r, i, 7),
-                  "last_message", last);
+    o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:o, s:o*}", "id", cid, "type",
+                  db_get(r, i, CONV_COL_TYPE), "name", db_get(r, i, CONV_COL_NAME), "description",
+                  db_get(r, i, CONV_COL_DESCRIPTION), "created_by",
+                  db_get(r, i, CONV_COL_CREATED_BY), "created_at",
+                  db_get(r, i, CONV_COL_CREATED_AT), "unread_count",
+                  (json_int_t)atoll(PQgetvalue(r, i, CONV_COL_UNREAD)), "participants",
+                  json_column(r, i, CONV_COL_PARTICIPANTS), "last_message", last);
     json_decref(wm);
     return o;
 }

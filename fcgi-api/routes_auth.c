@@ -27,6 +27,7 @@ static struct db_stmt register_stmt = {
     .sql = "INSERT INTO users (id, username, email, password_hash, display_name)"
            " VALUES ($1, $2, $3, $4, $5) RETURNING " USER_COLS,
 };
+enum { AUTH_REGISTER_COL_USER }; /* USER_NCOLS columns */
 
 static struct db_stmt login_stmt = {
     .name = "auth_login",
@@ -35,12 +36,21 @@ static struct db_stmt login_stmt = {
            "   AND deleted_at IS NULL"
            " ORDER BY lower(username) = lower($1) DESC LIMIT 1",
 };
+enum { AUTH_LOGIN_COL_HASH, AUTH_LOGIN_COL_USER /* USER_NCOLS columns */ };
 
 static struct db_stmt refresh_lookup_stmt = {
     .name = "auth_refresh_lookup",
     .sql = "SELECT family_id, user_id, encode(token_hash, 'hex'), used_at IS NOT NULL,"
            "       revoked_at IS NOT NULL, expires_at <= now()"
            " FROM refresh_tokens WHERE id = $1",
+};
+enum {
+    AUTH_REFRESH_COL_FAMILY,
+    AUTH_REFRESH_COL_USER_ID,
+    AUTH_REFRESH_COL_HASH,
+    AUTH_REFRESH_COL_USED,
+    AUTH_REFRESH_COL_REVOKED,
+    AUTH_REFRESH_COL_EXPIRED
 };
 
 static struct db_stmt refresh_use_stmt = {
@@ -59,6 +69,7 @@ static struct db_stmt user_by_id_stmt = {
     .name = "auth_user_by_id",
     .sql = "SELECT " USER_COLS " FROM users WHERE id = $1 AND deleted_at IS NULL",
 };
+enum { AUTH_USER_COL_USER }; /* USER_NCOLS columns */
 
 /* Count one auth attempt for (scope, id); answers 429 when over. */
 static int auth_limit(struct http_req *req, const char *scope, const char *id)
@@ -116,7 +127,7 @@ void route_register(struct http_req *req)
             http_db_error(req, err);
         return;
     }
-    reply_pair(req, 201, id, NULL, user_to_json(r, 0, 0, true));
+    reply_pair(req, 201, id, NULL, user_to_json(r, 0, AUTH_REGISTER_COL_USER, true));
     PQclear(r);
 }
 
@@ -147,10 +158,11 @@ void route_login(struct http_req *req)
     if (!db_has_row(r)) {
         pw_verify_dummy(password, strlen(password));
         http_error(req, 401, "invalid_credentials", "incorrect username or password");
-    } else if (!pw_verify(PQgetvalue(r, 0, 0), password, strlen(password))) {
+    } else if (!pw_verify(PQgetvalue(r, 0, AUTH_LOGIN_COL_HASH), password, strlen(password))) {
         http_error(req, 401, "invalid_credentials", "incorrect username or password");
     } else {
-        reply_pair(req, 200, PQgetvalue(r, 0, 1), NULL, user_to_json(r, 0, 1, true));
+        reply_pair(req, 200, PQgetvalue(r, 0, AUTH_LOGIN_COL_USER + USER_COL_ID), NULL,
+                   user_to_json(r, 0, AUTH_LOGIN_COL_USER, true));
     }
     PQclear(r);
 }
@@ -195,8 +207,8 @@ static PGresult *refresh_row(struct http_req *req, const char *tok, struct token
         return NULL;
     }
     token_hash_hex(tok, hex);
-    if (!db_has_row(r) || strcmp(PQgetvalue(r, 0, 2), hex) != 0 ||
-        strcmp(PQgetvalue(r, 0, 1), claims->sub) != 0) {
+    if (!db_has_row(r) || strcmp(PQgetvalue(r, 0, AUTH_REFRESH_COL_HASH), hex) != 0 ||
+        strcmp(PQgetvalue(r, 0, AUTH_REFRESH_COL_USER_ID), claims->sub) != 0) {
         PQclear(r);
         http_error(req, 401, "invalid_token", "refresh token is not known");
         return NULL;
@@ -218,14 +230,15 @@ void route_refresh(struct http_req *req)
     r = refresh_row(req, tok, &claims);
     if (r == NULL)
         return;
-    snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 0));
-    snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(r, 0, 1));
-    if (PQgetvalue(r, 0, 4)[0] == 't' || PQgetvalue(r, 0, 5)[0] == 't') {
+    snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, AUTH_REFRESH_COL_FAMILY));
+    snprintf(user_id, sizeof(user_id), "%s", PQgetvalue(r, 0, AUTH_REFRESH_COL_USER_ID));
+    if (PQgetvalue(r, 0, AUTH_REFRESH_COL_REVOKED)[0] == 't' ||
+        PQgetvalue(r, 0, AUTH_REFRESH_COL_EXPIRED)[0] == 't') {
         PQclear(r);
         http_error(req, 401, "invalid_token", "refresh token is revoked or expired");
         return;
     }
-    if (PQgetvalue(r, 0, 3)[0] == 't') {
+    if (PQgetvalue(r, 0, AUTH_REFRESH_COL_USED)[0] == 't') {
         /* A retired token came back: someone holds a copy. Kill the family. */
         PQclear(r);
         revoke_family(req, family);
@@ -275,7 +288,7 @@ void route_refresh(struct http_req *req)
         http_db_error(req, err);
         return;
     }
-    json_object_set_new(pair, "user", user_to_json(u, 0, 0, true));
+    json_object_set_new(pair, "user", user_to_json(u, 0, AUTH_USER_COL_USER, true));
     PQclear(u);
     http_reply(req, 200, pair);
     return;
@@ -296,7 +309,7 @@ void route_logout(struct http_req *req)
     r = refresh_row(req, tok, &claims);
     if (r == NULL)
         return;
-    snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, 0));
+    snprintf(family, sizeof(family), "%s", PQgetvalue(r, 0, AUTH_REFRESH_COL_FAMILY));
     PQclear(r);
     revoke_family(req, family);
     http_reply(req, 204, NULL);

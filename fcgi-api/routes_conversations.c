@@ -40,6 +40,7 @@ static struct db_stmt direct_stmt = {
            "     AND c.direct_high = greatest($1::uuid, $2::uuid)"
            " ) x ON true",
 };
+enum { CONV_DIRECT_COL_ID, CONV_DIRECT_COL_CREATED, CONV_DIRECT_COL_OTHER_EXISTS };
 
 /* Columns: all participants exist (bool). Creates nothing when one is unknown. */
 static struct db_stmt group_stmt = {
@@ -59,6 +60,10 @@ static struct db_stmt group_stmt = {
            "  FROM c, found f"
            ") SELECT ok FROM ok",
 };
+enum { CONV_GROUP_COL_OK };
+
+/* Columns of msg_read_upto_stmt (common/message.h), in its order. */
+enum { CONV_READ_COL_BAD_ID, CONV_READ_COL_LAST_READ_SEQ, CONV_READ_COL_MESSAGE_ID };
 
 void route_conv_list(struct http_req *req)
 {
@@ -123,10 +128,10 @@ void route_conv_direct(struct http_req *req)
             http_db_error(req, err);
             return;
         }
-        if (db_get(r, 0, 0) != NULL) {
+        if (db_get(r, 0, CONV_DIRECT_COL_ID) != NULL) {
             char cid[UUID_STR_LEN];
-            bool created = PQgetvalue(r, 0, 1)[0] == 't';
-            snprintf(cid, sizeof(cid), "%s", PQgetvalue(r, 0, 0));
+            bool created = PQgetvalue(r, 0, CONV_DIRECT_COL_CREATED)[0] == 't';
+            snprintf(cid, sizeof(cid), "%s", PQgetvalue(r, 0, CONV_DIRECT_COL_ID));
             PQclear(r);
             if (created) {
                 conv_publish_member(req, cid, req->user_id, "added");
@@ -135,7 +140,7 @@ void route_conv_direct(struct http_req *req)
             conv_reply(req, cid, created ? 201 : 200);
             return;
         }
-        if (PQgetvalue(r, 0, 2)[0] != 't') {
+        if (PQgetvalue(r, 0, CONV_DIRECT_COL_OTHER_EXISTS)[0] != 't') {
             PQclear(r);
             http_error(req, 404, "not_found", "user not found");
             return;
@@ -171,7 +176,7 @@ void route_conv_group(struct http_req *req)
         http_db_error(req, err);
         return;
     }
-    if (PQgetvalue(r, 0, 0)[0] != 't') {
+    if (PQgetvalue(r, 0, CONV_GROUP_COL_OK)[0] != 't') {
         PQclear(r);
         http_error(req, 422, "validation_error", "participant_ids: unknown user id");
         return;
@@ -210,19 +215,21 @@ void route_conv_read(struct http_req *req)
         http_error(req, 404, "not_found", "conversation not found");
         return;
     }
-    if (PQgetvalue(r, 0, 0)[0] == 't') {
+    if (PQgetvalue(r, 0, CONV_READ_COL_BAD_ID)[0] == 't') {
         PQclear(r);
         http_error(req, 422, "validation_error", "message_id: not a message of this conversation");
         return;
     }
-    ev = ev_read(cid, req->user_id, atoll(PQgetvalue(r, 0, 1)), db_get(r, 0, 2));
+    ev = ev_read(cid, req->user_id, atoll(PQgetvalue(r, 0, CONV_READ_COL_LAST_READ_SEQ)),
+                 db_get(r, 0, CONV_READ_COL_MESSAGE_ID));
     if (ev != NULL)
         ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
     json_decref(ev);
     http_reply(req, 200,
                json_pack("{s:s, s:s, s:I, s:s?}", "conversation_id", cid, "user_id", req->user_id,
-                         "last_read_seq", (json_int_t)atoll(PQgetvalue(r, 0, 1)),
-                         "last_read_message_id", db_get(r, 0, 2)));
+                         "last_read_seq",
+                         (json_int_t)atoll(PQgetvalue(r, 0, CONV_READ_COL_LAST_READ_SEQ)),
+                         "last_read_message_id", db_get(r, 0, CONV_READ_COL_MESSAGE_ID)));
     PQclear(r);
 }
 

@@ -18,14 +18,27 @@
 #include <string.h>
 #include <strings.h>
 
+/* The columns of a room for its caller, in the order of enum room_col. */
+/* clang-format off */
 #define ROOM_COLS                                                                                  \
-    "c.id, c.name, c.description, c.created_by, " MSG_TS(                                          \
-        "c.created_at") ","                                                                        \
-                        " (SELECT json_agg(json_build_object('user_id', u.id, 'username', "        \
-                        "u.username,"                                                              \
-                        "         'role', p.role) ORDER BY p.joined_at, u.id)"                     \
-                        "    FROM conversation_members p JOIN users u ON u.id = p.user_id"         \
-                        "   WHERE p.conversation_id = c.id), me.role"
+    "c.id, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","                       \
+    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"                 \
+    "                                    'role', p.role)"                                          \
+    "                  ORDER BY p.joined_at, u.id)"                                                \
+    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                             \
+    "   WHERE p.conversation_id = c.id),"                                                          \
+    " me.role"
+/* clang-format on */
+enum room_col {
+    ROOM_COL_ID,
+    ROOM_COL_NAME,
+    ROOM_COL_DESCRIPTION,
+    ROOM_COL_CREATED_BY,
+    ROOM_COL_CREATED_AT,
+    ROOM_COL_MEMBERS, /* json */
+    ROOM_COL_MY_ROLE,
+    ROOM_NCOLS
+};
 
 static struct db_stmt room_one_stmt = {
     .name = "room_one",
@@ -61,6 +74,7 @@ static struct db_stmt room_create_stmt = {
            "  UNION ALL SELECT c.id, f.id, 'member' FROM c, found f"
            ") SELECT ok FROM ok",
 };
+enum { ROOM_CREATE_COL_OK };
 
 static struct db_stmt room_update_stmt = {
     .name = "room_update",
@@ -77,6 +91,7 @@ static struct db_stmt room_add_stmt = {
            "   SELECT $1, u.id, $3 FROM u ON CONFLICT DO NOTHING RETURNING 1)"
            " SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM u)",
 };
+enum { ROOM_ADD_COL_INSERTED, ROOM_ADD_COL_USER_EXISTS };
 
 /* Columns: removed member's role (no row: was not a member). Never the owner. */
 static struct db_stmt room_remove_stmt = {
@@ -85,19 +100,23 @@ static struct db_stmt room_remove_stmt = {
            " AND role <> 'owner' RETURNING role",
 };
 
+/* Columns: the member's role (no row: not a member). */
 static struct db_stmt room_role_stmt = {
     .name = "room_role",
     .sql = "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
 };
+enum { ROOM_ROLE_COL_ROLE };
 
 static json_t *room_from_row(const PGresult *r, int i)
 {
-    const char *members = db_get(r, i, 5);
+    const char *members = db_get(r, i, ROOM_COL_MEMBERS);
     json_t *m = members ? json_loads(members, 0, NULL) : NULL;
-    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s}", "id", db_get(r, i, 0), "name",
-                     db_get(r, i, 1), "description", db_get(r, i, 2), "created_by", db_get(r, i, 3),
-                     "created_at", db_get(r, i, 4), "members", m ? m : json_array(), "my_role",
-                     db_get(r, i, 6));
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s}", "id", db_get(r, i, ROOM_COL_ID),
+                     "name", db_get(r, i, ROOM_COL_NAME), "description",
+                     db_get(r, i, ROOM_COL_DESCRIPTION), "created_by",
+                     db_get(r, i, ROOM_COL_CREATED_BY), "created_at",
+                     db_get(r, i, ROOM_COL_CREATED_AT), "members", m ? m : json_array(), "my_role",
+                     db_get(r, i, ROOM_COL_MY_ROLE));
 }
 
 /*
@@ -136,7 +155,7 @@ static int room_role(struct http_req *req, const char *rid, char role[16])
     PGresult *r = room_fetch(req, rid);
     if (r == NULL)
         return -1;
-    snprintf(role, 16, "%s", PQgetvalue(r, 0, 6));
+    snprintf(role, 16, "%s", PQgetvalue(r, 0, ROOM_COL_MY_ROLE));
     PQclear(r);
     return 0;
 }
@@ -169,7 +188,7 @@ void route_room_create(struct http_req *req)
         http_db_error(req, err);
         return;
     }
-    if (PQgetvalue(r, 0, 0)[0] != 't') {
+    if (PQgetvalue(r, 0, ROOM_CREATE_COL_OK)[0] != 't') {
         PQclear(r);
         http_error(req, 422, "validation_error", "member_ids: unknown user id");
         return;
@@ -248,8 +267,8 @@ void route_room_member_add(struct http_req *req)
         http_db_error(req, err);
         return;
     }
-    inserted = PQgetvalue(r, 0, 0)[0] == 't';
-    if (PQgetvalue(r, 0, 1)[0] != 't') {
+    inserted = PQgetvalue(r, 0, ROOM_ADD_COL_INSERTED)[0] == 't';
+    if (PQgetvalue(r, 0, ROOM_ADD_COL_USER_EXISTS)[0] != 't') {
         PQclear(r);
         http_error(req, 404, "not_found", "user not found");
         return;
@@ -287,8 +306,9 @@ void route_room_member_remove(struct http_req *req)
         http_error(req, 404, "not_found", "user is not a member of this room");
         return;
     }
-    if (strcmp(PQgetvalue(r, 0, 0), "owner") == 0 ||
-        (!self && strcmp(PQgetvalue(r, 0, 0), "admin") == 0 && strcmp(role, "owner") != 0)) {
+    if (strcmp(PQgetvalue(r, 0, ROOM_ROLE_COL_ROLE), "owner") == 0 ||
+        (!self && strcmp(PQgetvalue(r, 0, ROOM_ROLE_COL_ROLE), "admin") == 0 &&
+         strcmp(role, "owner") != 0)) {
         PQclear(r);
         http_error(req, 403, "forbidden", "%s",
                    self ? "the owner cannot leave the room" : "this member cannot be removed");

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Columns of me_stmt and user_public_stmt: the user, USER_NCOLS columns. */
+enum { USERS_ONE_COL_USER };
+
 static struct db_stmt me_stmt = {
     .name = "users_me",
     .sql = "SELECT " USER_COLS " FROM users WHERE id = $1 AND deleted_at IS NULL",
@@ -24,6 +27,7 @@ static struct db_stmt me_secret_stmt = {
     .name = "users_me_secret",
     .sql = "SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL",
 };
+enum { USERS_SECRET_COL_HASH };
 
 static struct db_stmt me_update_stmt = {
     .name = "users_me_update",
@@ -34,6 +38,7 @@ static struct db_stmt me_update_stmt = {
            " updated_at = now()"
            " WHERE id = $1 AND deleted_at IS NULL RETURNING " USER_COLS,
 };
+enum { USERS_UPDATE_COL_USER }; /* USER_NCOLS columns */
 
 static struct db_stmt revoke_all_stmt = {
     .name = "users_revoke_all",
@@ -60,6 +65,7 @@ static struct db_stmt me_delete_stmt = {
            "  RETURNING conversation_id"
            ") SELECT conversation_id::text FROM m",
 };
+enum { USERS_DELETE_COL_CONVERSATION_ID };
 
 static struct db_stmt user_public_stmt = {
     .name = "users_public",
@@ -78,7 +84,7 @@ static void reply_user(struct http_req *req, struct db_stmt *st, const char *id,
     if (!db_has_row(r))
         http_error(req, 404, "not_found", "user not found");
     else
-        http_reply(req, 200, user_to_json(r, 0, 0, self));
+        http_reply(req, 200, user_to_json(r, 0, USERS_ONE_COL_USER, self));
     PQclear(r);
 }
 
@@ -110,7 +116,8 @@ static int check_current_password(struct http_req *req)
         http_db_error(req, err);
         return -1;
     }
-    if (db_has_row(r) && pw_verify(PQgetvalue(r, 0, 0), current, strlen(current)))
+    if (db_has_row(r) &&
+        pw_verify(PQgetvalue(r, 0, USERS_SECRET_COL_HASH), current, strlen(current)))
         rc = 0;
     else
         http_error(req, 403, "invalid_credentials", "current_password is incorrect");
@@ -161,7 +168,7 @@ void route_me_put(struct http_req *req)
         if (t != NULL)
             PQclear(t);
     }
-    http_reply(req, 200, user_to_json(r, 0, 0, true));
+    http_reply(req, 200, user_to_json(r, 0, USERS_UPDATE_COL_USER, true));
     PQclear(r);
 }
 
@@ -176,7 +183,7 @@ void route_me_delete(struct http_req *req)
         return;
     }
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *cid = PQgetvalue(r, i, 0);
+        const char *cid = PQgetvalue(r, i, USERS_DELETE_COL_CONVERSATION_ID);
         char key[EV_KEY_MAX];
         redisReply *rep;
         json_t *ev = ev_member(cid, req->user_id, "removed");
