@@ -411,6 +411,23 @@ static int read_sizes(struct reader *r, struct chat_config *cfg)
     return 0;
 }
 
+/* The API prefix: "/..." without a trailing slash, short (it is part of every route and page). */
+static int read_prefix(struct reader *r, struct chat_config *cfg)
+{
+    size_t n;
+
+    if (read_str(r, "API_V1_PREFIX", "/api/v1", &cfg->api_prefix))
+        return -1;
+    n = strlen(cfg->api_prefix);
+    if (n < 2 || n > CFG_PREFIX_MAX || cfg->api_prefix[0] != '/' || cfg->api_prefix[n - 1] == '/') {
+        snprintf(r->err, r->errlen,
+                 "API_V1_PREFIX: a path such as /api/v1 (no trailing slash, at most %d bytes)",
+                 CFG_PREFIX_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *err, size_t errlen)
 {
     struct reader r = {get, ud, err, errlen};
@@ -419,8 +436,7 @@ int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *er
     memset(cfg, 0, sizeof(*cfg));
     gethostname(host, sizeof(host) - 1);
     if (read_str(&r, "APP_NAME", "Chat API", &cfg->app_name) ||
-        read_bool(&r, "DEBUG", false, &cfg->debug) ||
-        read_str(&r, "API_V1_PREFIX", "/api/v1", &cfg->api_prefix) || read_urls(&r, cfg) ||
+        read_bool(&r, "DEBUG", false, &cfg->debug) || read_prefix(&r, cfg) || read_urls(&r, cfg) ||
         read_bool(&r, "DB_ECHO", false, &cfg->db_echo) ||
         read_int(&r, "DB_POOL_SIZE", 5, 1, 1000, &cfg->db_pool_size) ||
         read_int(&r, "DB_MAX_OVERFLOW", 10, 0, 1000, &cfg->db_max_overflow) ||

@@ -15,11 +15,12 @@
 
 #define CFG_MAX_ORIGINS 16
 #define CFG_SECRET_MIN 32
+#define CFG_PREFIX_MAX 64 /* bytes of API_V1_PREFIX */
 
 struct chat_config {
     char *app_name;
     bool debug;
-    char *api_prefix; /* "/api/v1" */
+    char *api_prefix; /* "/api/v1": starts with "/", no trailing "/", at most CFG_PREFIX_MAX */
 
     char *database_url; /* libpq conninfo (URL normalised for libpq) */
     bool db_echo;

@@ -24,16 +24,6 @@ void log_init(const char *component, int level)
     log_min_level = level;
 }
 
-void log_set_level(int level)
-{
-    log_min_level = level;
-}
-
-int log_level_enabled(int level)
-{
-    return level >= log_min_level;
-}
-
 int log_level_parse(const char *s)
 {
     static const struct {

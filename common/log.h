@@ -14,8 +14,6 @@
 enum log_level { LOG_DEBUG = 10, LOG_INFO = 20, LOG_WARN = 30, LOG_ERROR = 40 };
 
 void log_init(const char *component, int level);
-void log_set_level(int level);
-int log_level_enabled(int level);
 
 /* Parse "DEBUG"/"INFO"/"WARNING"/"WARN"/"ERROR"/"CRITICAL" (any case); -1 if unknown. */
 int log_level_parse(const char *s);

@@ -104,10 +104,15 @@ extern const char msg_send_many_sql[];
 
 /*
  * Move the reader's watermark: $1 conversation_id, $2 user_id, $3 message
- * id to read up to (NULL = everything). Columns: bad message id (bool),
- * new last_read_seq, id of the message at it. No row: not a member.
+ * id to read up to (NULL = everything). Columns: MSG_UPTO_COL_*. No row:
+ * not a member.
  */
 extern struct db_stmt msg_read_upto_stmt;
+enum {
+    MSG_UPTO_COL_BAD_ID,     /* bool: $3 is not a message of the conversation */
+    MSG_UPTO_COL_LAST_READ,  /* the new last_read_seq */
+    MSG_UPTO_COL_MESSAGE_ID, /* the message at it (NULL: none) */
+};
 
 /*
  * The JSON of a message, without read_status (computed per viewer).

@@ -46,11 +46,11 @@ int send_validate(const json_t *body, const char *conversation_id, const char *f
 
     if (!json_is_string(content))
         return refuse(err, 422, "validation_error", "content: field required (string)");
-    problem = msg_content_problem(json_string_value(content), json_string_length(content),
-                                  max_chars);
+    problem =
+        msg_content_problem(json_string_value(content), json_string_length(content), max_chars);
     if (problem != NULL)
-        return refuse(err, 422, "validation_error", "content: %s (at most %d characters)",
-                      problem, max_chars);
+        return refuse(err, 422, "validation_error", "content: %s (at most %d characters)", problem,
+                      max_chars);
     in->content = json_string_value(content);
     rc = optional_string(body, "client_message_id", &in->client_message_id);
     if (rc == 0 && in->client_message_id == NULL)

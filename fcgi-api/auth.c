@@ -30,7 +30,7 @@ static int user_gone(struct http_req *req)
 {
     const char *params[1] = {req->user_id};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &user_live_stmt, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, &user_live_stmt, 1, params, &err);
 
     if (r == NULL) {
         http_db_error(req, err);
@@ -107,7 +107,7 @@ json_t *auth_issue_pair(struct http_req *req, const char *user_id, const char *f
     params[2] = user_id;
     params[3] = hash_hex;
     params[4] = ttl;
-    r = db_exec(&req->w->db, &refresh_insert_stmt, 5, params, &err);
+    r = db_exec(&req->be->db, &refresh_insert_stmt, 5, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         goto out;

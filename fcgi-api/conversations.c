@@ -71,7 +71,7 @@ int conv_require_member(struct http_req *req, const char *cid, const char *type)
 {
     const char *params[2] = {cid, req->user_id};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &member_stmt, 2, params, &err);
+    PGresult *r = db_exec(&req->be->db, &member_stmt, 2, params, &err);
     int rc = -1;
 
     if (r == NULL) {
@@ -158,7 +158,7 @@ json_t *conv_fetch(struct http_req *req, const char *cid)
 {
     const char *params[2] = {req->user_id, cid};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &conv_one_stmt, 2, params, &err);
+    PGresult *r = db_exec(&req->be->db, &conv_one_stmt, 2, params, &err);
     json_t *o = NULL;
 
     if (r == NULL) {
@@ -178,7 +178,7 @@ void conv_reply_list(struct http_req *req, struct db_stmt *st, const char *key,
 {
     const char *params[1] = {req->user_id};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, st, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, st, 1, params, &err);
     json_t *list;
 
     if (r == NULL) {
@@ -204,7 +204,7 @@ void conv_publish_member(struct http_req *req, const char *cid, const char *user
 {
     json_t *ev = ev_member(cid, user_id, action);
     if (ev != NULL)
-        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+        ev_publish(&req->be->rds, req->cfg->stream_shards, cid, ev);
     json_decref(ev);
 }
 

@@ -73,15 +73,15 @@ static bool request_id_ok(const char *s)
     return true;
 }
 
-void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct worker *w)
+void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct backend *be)
 {
     const char *uri, *q, *rid, *ip;
     size_t plen;
 
     memset(req, 0, sizeof(*req));
     req->fcgi = fcgi;
-    req->w = w;
-    req->cfg = w->cfg;
+    req->be = be;
+    req->cfg = be->cfg;
     req->start_us = http_now_us();
     req->method = http_env(req, "REQUEST_METHOD");
     if (req->method == NULL)

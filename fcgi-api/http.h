@@ -1,8 +1,8 @@
 /*
  * http.h - one FastCGI request and its response.
  *
- * A struct http_req lives on the worker thread's stack for the duration of
- * one request. Everything it points to is either borrowed from libfcgi's
+ * A struct http_req lives on the connection thread's stack for the
+ * duration of one request. Everything it points to is either borrowed from libfcgi's
  * request (environment strings) or owned by the request and released by
  * http_req_end(). Responses are always JSON except for the few routes that
  * serve documentation. Every error goes through http_error() so the body
@@ -25,8 +25,11 @@
 #define HTTP_PARAM_LEN 80
 #define HTTP_HEADERS_MAX 2048
 
-/* Per-thread resources; owned by the worker, borrowed by each request. */
-struct worker {
+/*
+ * One PostgreSQL and one Redis connection of chat-api's pool (main.c):
+ * lent to a connection thread for one request at a time.
+ */
+struct backend {
     int id;
     const struct chat_config *cfg;
     struct db_conn db;
@@ -35,7 +38,7 @@ struct worker {
 
 struct http_req {
     FCGX_Request *fcgi;
-    struct worker *w;
+    struct backend *be; /* borrowed from the pool for this request */
     const struct chat_config *cfg;
     const char *method;
     char path[1024]; /* percent-decoded path, no query string */
@@ -68,7 +71,7 @@ struct http_req {
 };
 
 /* Fill req from the FastCGI environment (no body read yet). */
-void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct worker *w);
+void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct backend *be);
 
 /* Release what the request owns and write the access-log line. */
 void http_req_end(struct http_req *req);

@@ -37,8 +37,8 @@
 struct pool {
     pthread_mutex_t mu;
     pthread_cond_t freed;
-    struct worker *all; /* cap of them, the first `opened` initialised */
-    struct worker **idle;
+    struct backend *all; /* cap of them, the first `opened` initialised */
+    struct backend **idle;
     int cap, opened, nidle;
 };
 
@@ -65,32 +65,32 @@ static int pool_init(struct pool *p, int cap)
 }
 
 /* An idle backend, a new one while under the cap, else wait for one. */
-static struct worker *pool_get(struct pool *p, const struct chat_config *cfg)
+static struct backend *pool_get(struct pool *p, const struct chat_config *cfg)
 {
-    struct worker *w;
+    struct backend *be;
 
     pthread_mutex_lock(&p->mu);
     while (p->nidle == 0 && p->opened == p->cap)
         pthread_cond_wait(&p->freed, &p->mu);
     if (p->nidle > 0) {
-        w = p->idle[--p->nidle];
+        be = p->idle[--p->nidle];
         pthread_mutex_unlock(&p->mu);
-        return w;
+        return be;
     }
-    w = &p->all[p->opened++];
+    be = &p->all[p->opened++];
     pthread_mutex_unlock(&p->mu);
     /* Connections are made lazily by db/rds on first use (and re-made). */
-    w->id = (int)(w - p->all);
-    w->cfg = cfg;
-    db_init(&w->db, cfg->database_url, cfg->db_echo);
-    rds_init(&w->rds, cfg);
-    return w;
+    be->id = (int)(be - p->all);
+    be->cfg = cfg;
+    db_init(&be->db, cfg->database_url, cfg->db_echo);
+    rds_init(&be->rds, cfg);
+    return be;
 }
 
-static void pool_put(struct pool *p, struct worker *w)
+static void pool_put(struct pool *p, struct backend *be)
 {
     pthread_mutex_lock(&p->mu);
-    p->idle[p->nidle++] = w;
+    p->idle[p->nidle++] = be;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->mu);
 }
@@ -108,10 +108,10 @@ static void pool_free(struct pool *p)
     pthread_cond_destroy(&p->freed);
 }
 
-static void serve_one(struct worker *w, FCGX_Request *fr)
+static void serve_one(struct backend *be, FCGX_Request *fr)
 {
     struct http_req req;
-    http_req_begin(&req, fr, w);
+    http_req_begin(&req, fr, be);
     router_dispatch(&req);
     http_req_end(&req);
 }
@@ -123,13 +123,13 @@ static void *thread_main(void *arg)
 
     FCGX_InitRequest(&fr, the_server.listen_fd, 0);
     while (!atomic_load(&the_server.stopping)) {
-        struct worker *w;
+        struct backend *be;
         if (FCGX_Accept_r(&fr) != 0)
             break;
         atomic_store(&the_server.conn_fds[id], fr.ipcFd);
-        w = pool_get(&the_server.pool, &the_server.cfg);
-        serve_one(w, &fr);
-        pool_put(&the_server.pool, w);
+        be = pool_get(&the_server.pool, &the_server.cfg);
+        serve_one(be, &fr);
+        pool_put(&the_server.pool, be);
         FCGX_Finish_r(&fr);
     }
     atomic_store(&the_server.conn_fds[id], -1);
@@ -161,7 +161,7 @@ static int open_socket(struct server *srv)
  * Stop: no new requests, wake threads blocked on accept or on an idle
  * kept-alive connection, let the busy ones finish, join them all.
  */
-static void stop_workers(struct server *srv)
+static void stop_threads(struct server *srv)
 {
     atomic_store(&srv->stopping, true);
     FCGX_ShutdownPending();
@@ -201,7 +201,7 @@ static int serve(struct server *srv)
         if (pthread_create(&srv->threads[i], NULL, thread_main, (void *)(intptr_t)i) != 0) {
             log_error(NULL, "cannot start connection thread %d", i);
             srv->nthreads = i;
-            stop_workers(srv);
+            stop_threads(srv);
             goto out;
         }
     }
@@ -209,7 +209,7 @@ static int serve(struct server *srv)
              srv->cfg.fcgi_socket, srv->nthreads, srv->pool.cap);
     sigwait(&set, &sig);
     log_info(NULL, "signal %d: stopping", sig);
-    stop_workers(srv);
+    stop_threads(srv);
     rc = 0;
 out:
     close(srv->listen_fd);

@@ -175,8 +175,8 @@ static char *page_splice(const redisReply *r, long long n, long long last_seq, b
     for (long long i = 0; i < n; i++) {
         const redisReply *v = r->element[2 * i];
         const char *st;
-        if (v->type != REDIS_REPLY_STRING ||
-            msg_text_scan(v->str, v->len, id, &seq, sender) != 0 || seq != last_seq - i) {
+        if (v->type != REDIS_REPLY_STRING || msg_text_scan(v->str, v->len, id, &seq, sender) != 0 ||
+            seq != last_seq - i) {
             free(body);
             return NULL;
         }
@@ -213,7 +213,7 @@ static int page_from_cache(struct http_req *req, const char *cid, int limit, lon
     ev_cache_key(cid, key);
     snprintf(min, sizeof(min), "%lld", lo);
     snprintf(max, sizeof(max), "%lld", last_seq);
-    r = rds_cmd(&req->w->rds, "ZREVRANGEBYSCORE %s %s %s WITHSCORES", key, max, min);
+    r = rds_cmd(&req->be->rds, "ZREVRANGEBYSCORE %s %s %s WITHSCORES", key, max, min);
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n * 2)
         body = page_splice(r, n, last_seq, lo > 1, wm, &len);
     if (r != NULL)
@@ -253,7 +253,7 @@ static void cache_fill(struct http_req *req, const char *cid, const json_t *msgs
                  (long long)json_integer_value(json_object_get(m, "seq")));
         {
             const char *argv[] = {"ZADD", key, score, text};
-            if (rds_append_argv(&req->w->rds, 4, argv, NULL) == 0)
+            if (rds_append_argv(&req->be->rds, 4, argv, NULL) == 0)
                 appended++;
         }
         free(text);
@@ -262,21 +262,21 @@ static void cache_fill(struct http_req *req, const char *cid, const json_t *msgs
     {
         const char *t[] = {"ZREMRANGEBYRANK", key, "0", trim};
         const char *e[] = {"EXPIRE", key, EV_CACHE_TTL_SECONDS};
-        if (appended > 0 && rds_append_argv(&req->w->rds, 4, t, NULL) == 0 &&
-            rds_append_argv(&req->w->rds, 3, e, NULL) == 0)
+        if (appended > 0 && rds_append_argv(&req->be->rds, 4, t, NULL) == 0 &&
+            rds_append_argv(&req->be->rds, 3, e, NULL) == 0)
             appended += 2;
     }
     while (appended-- > 0) {
         redisReply *rep;
-        if (rds_collect(&req->w->rds, 1, &rep) != 0)
+        if (rds_collect(&req->be->rds, 1, &rep) != 0)
             break;
         freeReplyObject(rep);
     }
 }
 
 /* Run the page statement; answers and returns NULL on error or non-member. */
-static PGresult *page_query(struct http_req *req, const char *cid, const char *cursor,
-                            int limit, bool rows)
+static PGresult *page_query(struct http_req *req, const char *cid, const char *cursor, int limit,
+                            bool rows)
 {
     char lim[16];
     const char *params[5];
@@ -289,7 +289,7 @@ static PGresult *page_query(struct http_req *req, const char *cid, const char *c
     params[2] = cursor;
     params[3] = lim;
     params[4] = rows ? "true" : "false";
-    r = db_exec(&req->w->db, &page_stmt, 5, params, &err);
+    r = db_exec(&req->be->db, &page_stmt, 5, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return NULL;
@@ -329,7 +329,8 @@ void msg_page_reply(struct http_req *req, const char *cid)
         return;
     if (try_cache) {
         page_wm_load(r, &wm);
-        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)), &wm) == 0) {
+        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)), &wm) ==
+            0) {
             PQclear(r);
             return;
         }
@@ -386,7 +387,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
         send_refused(req, &serr);
         return;
     }
-    rl_hit(&req->w->rds, "msg", req->user_id, req->cfg->rl_messages_per_minute, 0, &rl);
+    rl_hit(&req->be->rds, "msg", req->user_id, req->cfg->rl_messages_per_minute, 0, &rl);
     if (!rl.allowed) {
         send_rate_limited(&rl, &serr);
         send_refused(req, &serr);
@@ -395,7 +396,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
     uuid_v7_string(id);
     send_params(cid, id, req->user_id, &in, params);
     for (int attempt = 0;; attempt++) {
-        r = send_group_store(&req->w->db, params, &err);
+        r = send_group_store(&req->be->db, params, &err);
         if (r != NULL || !send_should_retry(err, attempt))
             break;
     }
@@ -411,7 +412,7 @@ void msg_send_reply(struct http_req *req, const char *cid)
     }
     msg = msg_row_to_json(&m);
     if (msg != NULL && fresh &&
-        ev_publish_message(&req->w->rds, req->cfg->stream_shards, cid, m.seq, msg) != 0)
+        ev_publish_message(&req->be->rds, req->cfg->stream_shards, cid, m.seq, msg) != 0)
         log_warn(req->request_id, "message %s stored but not published (redis down)", m.id);
     PQclear(r);
     if (msg == NULL) {

@@ -159,7 +159,7 @@ static int rate_limit(struct http_req *req)
     struct rl_result rl;
     const struct chat_config *cfg = req->cfg;
 
-    rl_hit(&req->w->rds, req->authed ? "user" : "ip", req->authed ? req->user_id : req->client_ip,
+    rl_hit(&req->be->rds, req->authed ? "user" : "ip", req->authed ? req->user_id : req->client_ip,
            cfg->rl_per_minute, cfg->rl_per_hour, &rl);
     http_header(req, "X-RateLimit-Limit: %d", rl.limit);
     http_header(req, "X-RateLimit-Remaining: %d", rl.remaining);

@@ -75,7 +75,7 @@ enum { AUTH_USER_COL_USER }; /* USER_NCOLS columns */
 static int auth_limit(struct http_req *req, const char *scope, const char *id)
 {
     struct rl_result rl;
-    rl_hit(&req->w->rds, scope, id, req->cfg->rl_auth_per_minute, 0, &rl);
+    rl_hit(&req->be->rds, scope, id, req->cfg->rl_auth_per_minute, 0, &rl);
     if (rl.allowed)
         return 0;
     http_rate_limited(req, rl.retry_after, "attempts");
@@ -118,11 +118,11 @@ void route_register(struct http_req *req)
     params[2] = email;
     params[3] = hash;
     params[4] = display_name;
-    r = db_exec(&req->w->db, &register_stmt, 5, params, &err);
+    r = db_exec(&req->be->db, &register_stmt, 5, params, &err);
     if (r == NULL) {
         if (err == DB_ERR_UNIQUE)
             http_error(req, 409, "conflict", "%s is already taken",
-                       strstr(req->w->db.last_error, "email") ? "email" : "username");
+                       strstr(req->be->db.last_error, "email") ? "email" : "username");
         else
             http_db_error(req, err);
         return;
@@ -150,7 +150,7 @@ void route_login(struct http_req *req)
         auth_limit(req, "auth-acct", account) != 0)
         return;
     params[0] = username;
-    r = db_exec(&req->w->db, &login_stmt, 1, params, &err);
+    r = db_exec(&req->be->db, &login_stmt, 1, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -179,7 +179,7 @@ static void revoke_family(struct http_req *req, const char *family)
 {
     enum db_err err;
     const char *params[1] = {family};
-    PGresult *r = db_exec(&req->w->db, &family_revoke_stmt, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, &family_revoke_stmt, 1, params, &err);
     if (r != NULL)
         PQclear(r);
 }
@@ -201,7 +201,7 @@ static PGresult *refresh_row(struct http_req *req, const char *tok, struct token
         return NULL;
     }
     params[0] = claims->jti;
-    r = db_exec(&req->w->db, &refresh_lookup_stmt, 1, params, &err);
+    r = db_exec(&req->be->db, &refresh_lookup_stmt, 1, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return NULL;
@@ -249,40 +249,40 @@ void route_refresh(struct http_req *req)
     PQclear(r);
 
     /* Retire the old token and store its successor atomically. */
-    if ((err = db_simple(&req->w->db, "BEGIN")) != DB_OK) {
+    if ((err = db_simple(&req->be->db, "BEGIN")) != DB_OK) {
         http_db_error(req, err);
         return;
     }
     params[0] = claims.jti;
-    r = db_exec(&req->w->db, &refresh_use_stmt, 1, params, &err);
+    r = db_exec(&req->be->db, &refresh_use_stmt, 1, params, &err);
     if (r == NULL)
         goto db_fail;
     if (strcmp(PQcmdTuples(r), "1") != 0) {
         /* Lost a race with a concurrent use of the same token: that is reuse. */
         PQclear(r);
-        db_simple(&req->w->db, "ROLLBACK");
+        db_simple(&req->be->db, "ROLLBACK");
         revoke_family(req, family);
         http_error(req, 401, "token_reused", "refresh token was already used; session revoked");
         return;
     }
     PQclear(r);
     params[0] = user_id;
-    u = db_exec(&req->w->db, &user_by_id_stmt, 1, params, &err);
+    u = db_exec(&req->be->db, &user_by_id_stmt, 1, params, &err);
     if (u == NULL)
         goto db_fail;
     if (!db_has_row(u)) {
         PQclear(u);
-        db_simple(&req->w->db, "ROLLBACK");
+        db_simple(&req->be->db, "ROLLBACK");
         http_error(req, 401, "invalid_token", "user no longer exists");
         return;
     }
     pair = auth_issue_pair(req, user_id, family);
     if (pair == NULL) {
         PQclear(u);
-        db_simple(&req->w->db, "ROLLBACK");
+        db_simple(&req->be->db, "ROLLBACK");
         return;
     }
-    if ((err = db_simple(&req->w->db, "COMMIT")) != DB_OK) {
+    if ((err = db_simple(&req->be->db, "COMMIT")) != DB_OK) {
         json_decref(pair);
         PQclear(u);
         http_db_error(req, err);
@@ -293,7 +293,7 @@ void route_refresh(struct http_req *req)
     http_reply(req, 200, pair);
     return;
 db_fail:
-    db_simple(&req->w->db, "ROLLBACK");
+    db_simple(&req->be->db, "ROLLBACK");
     http_db_error(req, err);
 }
 

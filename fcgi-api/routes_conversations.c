@@ -62,9 +62,6 @@ static struct db_stmt group_stmt = {
 };
 enum { CONV_GROUP_COL_OK };
 
-/* Columns of msg_read_upto_stmt (common/message.h), in its order. */
-enum { CONV_READ_COL_BAD_ID, CONV_READ_COL_LAST_READ_SEQ, CONV_READ_COL_MESSAGE_ID };
-
 void route_conv_list(struct http_req *req)
 {
     conv_reply_list(req, &conv_list_stmt, "conversations", conv_from_row);
@@ -77,7 +74,7 @@ void route_conv_online(struct http_req *req)
     json_t *ids = json_array();
 
     snprintf(min, sizeof(min), "%lld", (long long)ev_epoch_ms());
-    r = rds_cmd(&req->w->rds, "ZRANGEBYSCORE %s %s +inf LIMIT 0 10000", EV_ONLINE_KEY, min);
+    r = rds_cmd(&req->be->rds, "ZRANGEBYSCORE %s %s +inf LIMIT 0 10000", EV_ONLINE_KEY, min);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
@@ -121,7 +118,7 @@ void route_conv_direct(struct http_req *req)
     params[1] = other_id;
     params[2] = id;
     for (int attempt = 0; attempt < 3; attempt++) {
-        PGresult *r = db_exec(&req->w->db, &direct_stmt, 3, params, &err);
+        PGresult *r = db_exec(&req->be->db, &direct_stmt, 3, params, &err);
         if (r == NULL) {
             if (err == DB_ERR_UNIQUE)
                 continue; /* lost the race inside the statement: look again */
@@ -170,7 +167,7 @@ void route_conv_group(struct http_req *req)
     params[1] = name;
     params[2] = arr;
     params[3] = req->user_id;
-    r = db_exec(&req->w->db, &group_stmt, 4, params, &err);
+    r = db_exec(&req->be->db, &group_stmt, 4, params, &err);
     free(arr);
     if (r == NULL) {
         http_db_error(req, err);
@@ -205,7 +202,7 @@ void route_conv_read(struct http_req *req)
     params[0] = cid;
     params[1] = req->user_id;
     params[2] = mid;
-    r = db_exec(&req->w->db, &msg_read_upto_stmt, 3, params, &err);
+    r = db_exec(&req->be->db, &msg_read_upto_stmt, 3, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -215,21 +212,21 @@ void route_conv_read(struct http_req *req)
         http_error(req, 404, "not_found", "conversation not found");
         return;
     }
-    if (PQgetvalue(r, 0, CONV_READ_COL_BAD_ID)[0] == 't') {
+    if (PQgetvalue(r, 0, MSG_UPTO_COL_BAD_ID)[0] == 't') {
         PQclear(r);
         http_error(req, 422, "validation_error", "message_id: not a message of this conversation");
         return;
     }
-    ev = ev_read(cid, req->user_id, atoll(PQgetvalue(r, 0, CONV_READ_COL_LAST_READ_SEQ)),
-                 db_get(r, 0, CONV_READ_COL_MESSAGE_ID));
+    ev = ev_read(cid, req->user_id, atoll(PQgetvalue(r, 0, MSG_UPTO_COL_LAST_READ)),
+                 db_get(r, 0, MSG_UPTO_COL_MESSAGE_ID));
     if (ev != NULL)
-        ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+        ev_publish(&req->be->rds, req->cfg->stream_shards, cid, ev);
     json_decref(ev);
     http_reply(req, 200,
                json_pack("{s:s, s:s, s:I, s:s?}", "conversation_id", cid, "user_id", req->user_id,
                          "last_read_seq",
-                         (json_int_t)atoll(PQgetvalue(r, 0, CONV_READ_COL_LAST_READ_SEQ)),
-                         "last_read_message_id", db_get(r, 0, CONV_READ_COL_MESSAGE_ID)));
+                         (json_int_t)atoll(PQgetvalue(r, 0, MSG_UPTO_COL_LAST_READ)),
+                         "last_read_message_id", db_get(r, 0, MSG_UPTO_COL_MESSAGE_ID)));
     PQclear(r);
 }
 
@@ -247,8 +244,9 @@ static json_t *typing_users(struct http_req *req, const char *cid)
     snprintf(now, sizeof(now), "%lld", (long long)ev_epoch_ms());
     snprintf(excl, sizeof(excl), "(%s", now);
     zget[2] = excl;
-    if (rds_append_argv(&req->w->rds, 4, zrem, NULL) != 0 ||
-        rds_append_argv(&req->w->rds, 4, zget, NULL) != 0 || rds_collect(&req->w->rds, 2, rep) != 0)
+    if (rds_append_argv(&req->be->rds, 4, zrem, NULL) != 0 ||
+        rds_append_argv(&req->be->rds, 4, zget, NULL) != 0 ||
+        rds_collect(&req->be->rds, 2, rep) != 0)
         return NULL;
     if (rep[1]->type == REDIS_REPLY_ARRAY) {
         ids = json_array();
@@ -269,7 +267,7 @@ void route_typing_set(struct http_req *req)
     if (v_path_uuid(req, 0, &cid) || v_bool(req, "is_typing", true, &is_typing, &present) ||
         conv_require_member(req, cid, NULL))
         return;
-    if (ev_publish_typing(&req->w->rds, req->cfg->stream_shards, cid, req->user_id, is_typing) !=
+    if (ev_publish_typing(&req->be->rds, req->cfg->stream_shards, cid, req->user_id, is_typing) !=
         0) {
         http_error(req, 503, "redis_unavailable", "typing state is unavailable, retry later");
         return;

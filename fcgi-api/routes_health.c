@@ -12,7 +12,7 @@ static struct db_stmt ping_stmt = {.name = "health_ping", .sql = "SELECT 1"};
 static bool database_ok(struct http_req *req)
 {
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &ping_stmt, 0, NULL, &err);
+    PGresult *r = db_exec(&req->be->db, &ping_stmt, 0, NULL, &err);
     if (r == NULL)
         return false;
     PQclear(r);
@@ -21,7 +21,7 @@ static bool database_ok(struct http_req *req)
 
 static bool redis_ok(struct http_req *req)
 {
-    redisReply *r = rds_cmd(&req->w->rds, "PING");
+    redisReply *r = rds_cmd(&req->be->rds, "PING");
     bool ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
     if (r != NULL)
         freeReplyObject(r);

@@ -111,7 +111,7 @@ void route_msg_read(struct http_req *req)
         return;
     params[0] = mid;
     params[1] = req->user_id;
-    r = db_exec(&req->w->db, &msg_read_stmt, 2, params, &err);
+    r = db_exec(&req->be->db, &msg_read_stmt, 2, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -124,7 +124,7 @@ void route_msg_read(struct http_req *req)
     ev = ev_read(PQgetvalue(r, 0, MSG_READ_COL_CONVERSATION_ID), req->user_id,
                  atoll(PQgetvalue(r, 0, MSG_READ_COL_SEQ)), mid);
     if (ev != NULL)
-        ev_publish(&req->w->rds, req->cfg->stream_shards,
+        ev_publish(&req->be->rds, req->cfg->stream_shards,
                    PQgetvalue(r, 0, MSG_READ_COL_CONVERSATION_ID), ev);
     json_decref(ev);
     http_reply(req, 200,
@@ -147,7 +147,7 @@ void route_msg_receipts(struct http_req *req)
         return;
     params[0] = mid;
     params[1] = req->user_id;
-    r = db_exec(&req->w->db, &receipts_stmt, 2, params, &err);
+    r = db_exec(&req->be->db, &receipts_stmt, 2, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;

@@ -127,7 +127,7 @@ static PGresult *room_fetch(struct http_req *req, const char *rid)
 {
     const char *params[2] = {req->user_id, rid};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &room_one_stmt, 2, params, &err);
+    PGresult *r = db_exec(&req->be->db, &room_one_stmt, 2, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return NULL;
@@ -182,7 +182,7 @@ void route_room_create(struct http_req *req)
     params[2] = desc;
     params[3] = arr;
     params[4] = req->user_id;
-    r = db_exec(&req->w->db, &room_create_stmt, 5, params, &err);
+    r = db_exec(&req->be->db, &room_create_stmt, 5, params, &err);
     free(arr);
     if (r == NULL) {
         http_db_error(req, err);
@@ -229,7 +229,7 @@ void route_room_update(struct http_req *req)
     params[1] = name;
     params[2] = set_desc ? "true" : "false";
     params[3] = desc;
-    r = db_exec(&req->w->db, &room_update_stmt, 4, params, &err);
+    r = db_exec(&req->be->db, &room_update_stmt, 4, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -262,7 +262,7 @@ void route_room_member_add(struct http_req *req)
     params[0] = rid;
     params[1] = uid;
     params[2] = new_role;
-    r = db_exec(&req->w->db, &room_add_stmt, 3, params, &err);
+    r = db_exec(&req->be->db, &room_add_stmt, 3, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -296,7 +296,7 @@ void route_room_member_remove(struct http_req *req)
     }
     params[0] = rid;
     params[1] = uid;
-    r = db_exec(&req->w->db, &room_role_stmt, 2, params, &err);
+    r = db_exec(&req->be->db, &room_role_stmt, 2, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -315,7 +315,7 @@ void route_room_member_remove(struct http_req *req)
         return;
     }
     PQclear(r);
-    r = db_exec(&req->w->db, &room_remove_stmt, 2, params, &err);
+    r = db_exec(&req->be->db, &room_remove_stmt, 2, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;

@@ -76,7 +76,7 @@ static void reply_user(struct http_req *req, struct db_stmt *st, const char *id,
 {
     const char *params[1] = {id};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, st, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, st, 1, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
@@ -111,7 +111,7 @@ static int check_current_password(struct http_req *req)
 
     if (v_string(req, "current_password", 1, 128, true, &current))
         return -1;
-    r = db_exec(&req->w->db, &me_secret_stmt, 1, params, &err);
+    r = db_exec(&req->be->db, &me_secret_stmt, 1, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return -1;
@@ -149,7 +149,7 @@ void route_me_put(struct http_req *req)
     params[2] = display_name;
     params[3] = email;
     params[4] = password ? hash : NULL;
-    r = db_exec(&req->w->db, &me_update_stmt, 5, params, &err);
+    r = db_exec(&req->be->db, &me_update_stmt, 5, params, &err);
     if (r == NULL) {
         if (err == DB_ERR_UNIQUE)
             http_error(req, 409, "conflict", "email is already taken");
@@ -164,7 +164,7 @@ void route_me_put(struct http_req *req)
     }
     if (password != NULL) {
         /* A new password ends every other session. */
-        PGresult *t = db_exec(&req->w->db, &revoke_all_stmt, 1, params, &err);
+        PGresult *t = db_exec(&req->be->db, &revoke_all_stmt, 1, params, &err);
         if (t != NULL)
             PQclear(t);
     }
@@ -176,7 +176,7 @@ void route_me_delete(struct http_req *req)
 {
     const char *params[1] = {req->user_id};
     enum db_err err;
-    PGresult *r = db_exec(&req->w->db, &me_delete_stmt, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, &me_delete_stmt, 1, params, &err);
 
     if (r == NULL) {
         http_db_error(req, err);
@@ -188,11 +188,11 @@ void route_me_delete(struct http_req *req)
         redisReply *rep;
         json_t *ev = ev_member(cid, req->user_id, "removed");
         ev_cache_key(cid, key);
-        rep = rds_cmd(&req->w->rds, "DEL %s", key);
+        rep = rds_cmd(&req->be->rds, "DEL %s", key);
         if (rep != NULL)
             freeReplyObject(rep);
         if (ev != NULL)
-            ev_publish(&req->w->rds, req->cfg->stream_shards, cid, ev);
+            ev_publish(&req->be->rds, req->cfg->stream_shards, cid, ev);
         json_decref(ev);
     }
     PQclear(r);

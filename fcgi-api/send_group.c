@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GROUP_MAX 256            /* messages per statement */
-#define GROUP_LEADERS 2          /* statements in flight per process */
+#define GROUP_MAX 256   /* messages per statement */
+#define GROUP_LEADERS 2 /* statements in flight per process */
 
 enum item_state {
     ITEM_QUEUED, /* waiting for a leader */
@@ -108,7 +108,8 @@ static void lead(struct db_conn *db)
     group.leaders++;
     pthread_mutex_unlock(&group.mu);
     if (k == 1)
-        batch[0]->res = db_exec(db, &msg_send_stmt, MSG_SEND_NPARAMS, batch[0]->params, &batch[0]->err);
+        batch[0]->res =
+            db_exec(db, &msg_send_stmt, MSG_SEND_NPARAMS, batch[0]->params, &batch[0]->err);
     else
         rolled_back = run_many(db, batch, k);
     pthread_mutex_lock(&group.mu);

@@ -81,8 +81,8 @@ void client_authorize(struct gw_conn *c, const char *token)
     params[0] = c->user_id;
     params[1] = c->conv_id;
     conn_ref(c);
-    if (pgq_exec(gw_pg(NULL), one ? auth_one_sql : auth_all_sql, one ? 2 : 1, params, on_auth,
-                 c) != 0) {
+    if (pgq_exec(gw_pg(NULL), one ? auth_one_sql : auth_all_sql, one ? 2 : 1, params, on_auth, c) !=
+        0) {
         conn_unref(c);
         conn_close(c, 1013);
     }
@@ -163,8 +163,8 @@ static void send_store(struct send_ctx *s)
 
     send_params(s->conv_id, s->id, s->c->user_id, &in, params);
 
-    if (pgq_exec_batched(gw_pg(s->conv_id), &send_batch, MSG_SEND_NPARAMS, params, on_stored,
-                         s) != 0) {
+    if (pgq_exec_batched(gw_pg(s->conv_id), &send_batch, MSG_SEND_NPARAMS, params, on_stored, s) !=
+        0) {
         conn_send_error(s->c, "unavailable", "the gateway is overloaded, retry", 1);
         send_ctx_free(s);
     }
@@ -240,8 +240,6 @@ struct read_ctx {
     char conv_id[UUID_STR_LEN];
 };
 
-enum { READ_COL_BAD_ID, READ_COL_SEQ, READ_COL_MESSAGE_ID }; /* msg_read_upto_stmt's */
-
 static void on_read(PGresult *r, enum db_err err, void *arg)
 {
     struct read_ctx *x = arg;
@@ -251,13 +249,13 @@ static void on_read(PGresult *r, enum db_err err, void *arg)
         conn_send_error(x->c, "unavailable", "read state could not be stored, retry", 0);
     else if (PQntuples(r) == 0)
         conn_send_error(x->c, "not_found", "conversation not found", 0);
-    else if (PQgetvalue(r, 0, READ_COL_BAD_ID)[0] == 't')
+    else if (PQgetvalue(r, 0, MSG_UPTO_COL_BAD_ID)[0] == 't')
         conn_send_error(x->c, "validation_error", "message_id: not a message of this conversation",
                         0);
     else
         publish_event(x->conv_id, ev_read(x->conv_id, x->c->user_id,
-                                          atoll(PQgetvalue(r, 0, READ_COL_SEQ)),
-                                          db_get(r, 0, READ_COL_MESSAGE_ID)));
+                                          atoll(PQgetvalue(r, 0, MSG_UPTO_COL_LAST_READ)),
+                                          db_get(r, 0, MSG_UPTO_COL_MESSAGE_ID)));
     conn_unref(x->c);
     free(x);
 }

@@ -242,7 +242,7 @@ static int write_batch(struct gw_conn *c)
         free(f);
     }
     n = lws_write(c->wsi, buf + LWS_PRE, at - LWS_PRE, LWS_WRITE_HTTP) < (int)(at - LWS_PRE) ? -1
-                                                                                              : n;
+                                                                                             : n;
     free(buf);
     return n;
 }

@@ -1,8 +1,7 @@
 /*
- * fanout.c - from the Redis streams to local sockets, in sequence order.
+ * fanout.c - from stream events to local sockets, in sequence order.
  *
- * Every gateway reads every shard stream (XREAD BLOCK from the last ids it
- * saw) and hands each event to the local subscriptions of its
+ * stream.c reads the events; each goes to the local subscriptions of its
  * conversation. A subscription remembers the last seq it delivered; an
  * event that skips ahead (Redis restarted, stream trimmed, a publish lost)
  * starts a catch-up from PostgreSQL, during which live events only raise
@@ -36,8 +35,6 @@ struct gw_sub {
 
 static struct {
     struct gw_sub *buckets[FANOUT_BUCKETS]; /* subscriptions by conversation */
-    char (*stream_ids)[32];                 /* last entry id read, per shard */
-    bool xread_inflight;
 } fan;
 
 /* clang-format off */
@@ -271,7 +268,7 @@ static void on_typing_users(void *reply, void *arg)
     for (struct gw_sub *s = *bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, t->conv_id) == 0 && s->conn->authorized)
             conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
-                                            "conversation_id", t->conv_id, "typing_users", users));
+                                         "conversation_id", t->conv_id, "typing_users", users));
     json_decref(users);
 out:
     free(t);
@@ -342,7 +339,7 @@ static int dispatch_message_text(const char *payload, size_t len)
     return 0;
 }
 
-static void dispatch(const char *payload, size_t len)
+void fanout_dispatch(const char *payload, size_t len)
 {
     json_t *ev;
     const char *type, *cid;
@@ -367,87 +364,6 @@ static void dispatch(const char *payload, size_t len)
         deliver_other(cid, ev);
 out:
     json_decref(ev);
-}
-
-static void xread_issue(void);
-
-/* XREAD reply: [[key, [[id, [field, value, ...]], ...]], ...] or nil on timeout. */
-static void on_xread(void *reply, void *arg)
-{
-    redisReply *r = reply;
-    (void)arg;
-    fan.xread_inflight = false;
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++) {
-            redisReply *stream = r->element[i], *entries;
-            int shard;
-            if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
-                continue;
-            shard = atoi(stream->element[0]->str + strlen(EV_STREAM_PREFIX));
-            entries = stream->element[1];
-            for (size_t j = 0; j < entries->elements; j++) {
-                redisReply *e = entries->element[j], *fv = e->element[1];
-                if (shard >= 0 && shard < gw.cfg.stream_shards)
-                    snprintf(fan.stream_ids[shard], sizeof(fan.stream_ids[shard]), "%s",
-                             e->element[0]->str);
-                for (size_t k = 0; k + 1 < fv->elements; k += 2)
-                    if (strcmp(fv->element[k]->str, "e") == 0)
-                        dispatch(fv->element[k + 1]->str, fv->element[k + 1]->len);
-            }
-        }
-    }
-    if (!gw.stopping && rlink_is_up(gw.sub))
-        xread_issue();
-}
-
-static void xread_issue(void)
-{
-    int n = gw.cfg.stream_shards, argc = 0;
-    const char **argv = calloc((size_t)(6 + 2 * n), sizeof(*argv));
-    char(*keys)[EV_KEY_MAX] = calloc((size_t)n, sizeof(*keys));
-
-    if (argv == NULL || keys == NULL || fan.xread_inflight)
-        goto out;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = "1000";
-    argv[argc++] = "BLOCK";
-    argv[argc++] = "5000";
-    argv[argc++] = "STREAMS";
-    for (int i = 0; i < n; i++) {
-        ev_stream_key(i, keys[i]);
-        argv[argc++] = keys[i];
-    }
-    for (int i = 0; i < n; i++)
-        argv[argc++] = fan.stream_ids[i];
-    if (rlink_cmd(gw.sub, on_xread, NULL, argc, argv, NULL) == 0)
-        fan.xread_inflight = true;
-out:
-    free(argv);
-    free(keys);
-}
-
-void fanout_on_sub_link(int up, void *arg)
-{
-    (void)arg;
-    fan.xread_inflight = false;
-    if (up && !gw.stopping)
-        xread_issue();
-}
-
-void fanout_start(void)
-{
-    /* Start from "now" on every shard: an explicit id, so that events
-     * published between two XREAD calls are never skipped ("$" would). */
-    fan.stream_ids = calloc((size_t)gw.cfg.stream_shards, sizeof(*fan.stream_ids));
-    for (int i = 0; i < gw.cfg.stream_shards; i++)
-        snprintf(fan.stream_ids[i], sizeof(fan.stream_ids[i]), "%lld-0", (long long)ev_epoch_ms());
-}
-
-void fanout_stop(void)
-{
-    free(fan.stream_ids);
-    fan.stream_ids = NULL;
 }
 
 bool fanout_has(const struct gw_conn *c, const char *conv_id, const char **canonical)

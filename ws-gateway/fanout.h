@@ -1,8 +1,8 @@
 /*
- * fanout.h - subscriptions, and the stream reader that feeds them.
+ * fanout.h - subscriptions, and delivery of stream events to them.
  *
  * A connection subscribes to the conversations it may read; every event
- * read from the Redis streams goes to the subscriptions of its
+ * read from the Redis streams (stream.c) goes to the subscriptions of its
  * conversation, messages in seq order with catch-ups from PostgreSQL for
  * any gap. Member events add or drop subscriptions (or close a
  * per-conversation socket).
@@ -15,12 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Start reading the streams from now; free the reader's state. */
-void fanout_start(void);
-void fanout_stop(void);
-
-/* The stream link's state callback (rlink_state_cb): re-issues XREAD when up. */
-void fanout_on_sub_link(int up, void *arg);
+/* One event's JSON text (len bytes) from a stream: to the local subscribers it concerns. */
+void fanout_dispatch(const char *payload, size_t len);
 
 /*
  * Subscribe c to conv_id, delivered up to last_seq (-1: from the next

@@ -4,18 +4,18 @@
  *   chat-gateway [--env-file FILE]
  *
  * Builds the pieces on one libuv loop (gw.c's links, conn.c's flush and
- * liveness, presence.c's heartbeat, fanout.c's stream reader, lws as a
+ * liveness, presence.c's heartbeat, stream.c's reader, lws as a
  * foreign loop with session.c's protocol), runs the loop, and tears down.
  * SIGTERM closes every socket with 1001 and exits 0 once they are gone.
  * docs/ARCHITECTURE.md has the module map.
  */
 #include "conn.h"
 #include "delivered.h"
-#include "fanout.h"
 #include "gw.h"
 #include "log.h"
 #include "presence.h"
 #include "session.h"
+#include "stream.h"
 
 #include <signal.h>
 #include <sodium.h>
@@ -120,8 +120,8 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
 
-    fanout_start();
-    if (gw_links_open(fanout_on_sub_link) != 0 || start_lws() != 0) {
+    stream_start();
+    if (gw_links_open(stream_on_link) != 0 || start_lws() != 0) {
         log_error(NULL, "cannot start the gateway on %s:%d", gw.cfg.ws_host, gw.cfg.ws_port);
         goto out;
     }
@@ -154,7 +154,7 @@ out:
         lws_context_destroy(gw.lws);
     uv_loop_close(&gw.loop);
     gw_links_free();
-    fanout_stop();
+    stream_stop();
     log_info(NULL, "chat-gateway stopped");
     cfg_free(&gw.cfg);
     return rc;

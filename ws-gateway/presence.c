@@ -40,8 +40,8 @@ static void announce(const char *user_id, char (*convs)[UUID_STR_LEN], int n, bo
 {
     for (int i = 0; i < n; i++)
         publish_event(convs[i],
-                   json_pack("{s:s, s:s, s:s, s:b}", "type", "presence", "conversation_id",
-                             convs[i], "user_id", user_id, "online", online));
+                      json_pack("{s:s, s:s, s:s, s:b}", "type", "presence", "conversation_id",
+                                convs[i], "user_id", user_id, "online", online));
 }
 
 struct leave_ctx {

@@ -27,7 +27,7 @@
 /* The socket paths' prefix: the API prefix + "/ws". */
 static const char *ws_prefix(void)
 {
-    static char prefix[128];
+    static char prefix[CFG_PREFIX_MAX + 4];
     if (prefix[0] == '\0')
         snprintf(prefix, sizeof(prefix), "%s/ws", gw.cfg.api_prefix);
     return prefix;
@@ -193,7 +193,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 const struct lws_protocols session_protocols[] = {
-    /* tx_packet_size: a coalesced write leaves in one send (lws cuts writes at rx_buffer_size otherwise) */
+    /* tx_packet_size: a coalesced write leaves in one send (lws cuts writes at rx_buffer_size
+       otherwise) */
     {"chat", callback, sizeof(struct gw_conn *), 4096, 0, NULL, CONN_COALESCE_BYTES + LWS_PRE},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };

@@ -221,6 +221,63 @@ test('bad frames get error events and the connection survives; oversized frames 
   assert.equal(await ca.closed, 1009);
 });
 
+test('REST and WebSocket refuse the same bad message with the same code and message', async () => {
+  const { a, cid, ca, cb } = await openPair();
+  const bad = [
+    { content: 'x'.repeat(5001) },
+    { content: '' },
+    { content: ' \t\n' },
+    { content: 'a\u0000b' },
+    { content: 7 },
+    {},
+    { content: 'ok', client_message_id: 'has space' },
+    { content: 'ok', client_message_id: '' },
+    { content: 'ok', client_message_id: 'k'.repeat(129) },
+    { content: 'ok', client_message_id: 5 },
+    { content: 'ok', conversation_id: randomUUID() },
+  ];
+  for (const body of bad) {
+    const rest = await api('POST', `/conversations/${cid}/messages`, body, a.token);
+    assert.equal(rest.status, 422, JSON.stringify(body));
+    const seen = ca.events.length;
+    ca.send({ type: 'message', ...body });
+    const ws = await ca.next(e => e.type === 'error' && ca.events.indexOf(e) >= seen);
+    assert.deepEqual({ code: ws.code, message: ws.message }, rest.json.error, JSON.stringify(body).slice(0, 80));
+  }
+  const page = await api('GET', `/conversations/${cid}/messages`, null, a.token);
+  assert.equal(page.json.messages.length, 0);
+  await Promise.all([ca.close(), cb.close()]);
+});
+
+// Redis of the test stack, by its unix socket.
+const redis = (...args) =>
+  execSync(`redis-cli -s ${process.env.CHAT_VAR_DIR}/redis/redis.sock ${args.join(' ')}`).toString().trim();
+const commandCalls = name => Number((redis('INFO', 'commandstats').match(new RegExp(`cmdstat_${name}:calls=(\\d+)`)) || [0, 0])[1]);
+
+async function sendAcked(c, n, tag) {
+  for (let i = 0; i < n; i++) c.send({ type: 'message', content: `${tag} ${i}`, client_message_id: `${tag}-${i}` });
+  for (let i = 0; i < n; i++) await c.next(e => e.type === 'ack' && e.client_message_id === `${tag}-${i}`);
+}
+
+test('the gateway checks message rate limits by EVALSHA, and by source once after NOSCRIPT', async () => {
+  const { a, ca, cb } = await openPair(GW1, GW2);
+  await sendAcked(ca, 1, 'warm');
+  await sendAcked(cb, 1, 'warm'); // both gateways have learnt the script's SHA
+  redis('CONFIG', 'RESETSTAT');
+  await sendAcked(ca, 20, 'sha');
+  assert.ok(commandCalls('evalsha') >= 20, redis('INFO', 'commandstats'));
+  // presence scripts of sockets closing elsewhere may each go by source once; never one per message
+  assert.ok(commandCalls('eval') <= 2, redis('INFO', 'commandstats'));
+
+  // Scripts flushed (a Redis restart does the same): the next check still counts.
+  const key = `chat:rl:msg:${a.id}:m`;
+  const before = Number(redis('GET', key));
+  redis('SCRIPT', 'FLUSH');
+  await sendAcked(ca, 5, 'flushed');
+  assert.equal(Number(redis('GET', key)), before + 5);
+  await Promise.all([ca.close(), cb.close()]);
+});
+
 test('a flood of messages gets error events with retry_after and stores nothing more', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);

@@ -72,6 +72,32 @@ static void expect_error(const struct kv *pairs, const char *needle)
         fail_msg("error \"%s\" does not name %s", err, needle);
 }
 
+static void test_api_prefix_must_be_a_short_path(void **state)
+{
+    static const char *bad[] = {
+        "api/v1", "/api/v1/", "/",
+        "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    struct chat_config cfg;
+    char err[256];
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct kv pairs[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                             {"SECRET_KEY", "0123456789abcdef0123456789abcdef"},
+                             {"API_V1_PREFIX", bad[i]},
+                             {NULL, NULL}};
+        expect_error(pairs, "API_V1_PREFIX");
+    }
+    {
+        struct kv pairs[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                             {"SECRET_KEY", "0123456789abcdef0123456789abcdef"},
+                             {"API_V1_PREFIX", "/chat/v2"},
+                             {NULL, NULL}};
+        assert_int_equal(load(&cfg, pairs, err), 0);
+        assert_string_equal(cfg.api_prefix, "/chat/v2");
+        cfg_free(&cfg);
+    }
+}
+
 static void test_missing_secret_key_names_it(void **state)
 {
     struct kv pairs[] = {{"DATABASE_URL", "postgresql://u@h/d"}, {NULL, NULL}};
@@ -276,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_cors_origins_json_and_comma_lists),
         cmocka_unit_test(test_bad_log_level_names_it),
+        cmocka_unit_test(test_api_prefix_must_be_a_short_path),
         cmocka_unit_test(test_env_file_read_and_environment_wins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,11 +67,47 @@ static void test_result_row(void **state)
     PQclear(r);
 }
 
+static void test_batch_arrays_one_per_parameter(void **state)
+{
+    const char *a[] = {"c1", "x", NULL}, *b[] = {"c2", "y\"z", "k"};
+    const char *const *rows[] = {a, b};
+    char *out[3];
+    (void)state;
+
+    assert_int_equal(db_batch_arrays(rows, 2, 3, out), 0);
+    assert_string_equal(out[0], "{\"c1\",\"c2\"}");
+    assert_string_equal(out[1], "{\"x\",\"y\\\"z\"}");
+    assert_string_equal(out[2], "{NULL,\"k\"}");
+    for (int i = 0; i < 3; i++)
+        free(out[i]);
+}
+
+static void test_batch_split_needs_one_row_per_statement(void **state)
+{
+    PGresult *r = three_rows(), *rows[4];
+    (void)state;
+
+    assert_int_equal(db_batch_split(r, 3, rows), 0);
+    assert_int_equal(PQntuples(rows[0]), 1);
+    assert_string_equal(PQgetvalue(rows[0], 0, 0), "a");
+    assert_int_equal(PQntuples(rows[1]), 0); /* NULL first column: that statement's "no row" */
+    assert_string_equal(PQgetvalue(rows[2], 0, 0), "c");
+    for (int i = 0; i < 3; i++)
+        PQclear(rows[i]);
+    /* a result of another size committed all the same: nobody gets a row */
+    assert_int_equal(db_batch_split(r, 4, rows), -1);
+    for (int i = 0; i < 4; i++)
+        assert_null(rows[i]);
+    PQclear(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_array_quotes_and_nulls),
         cmocka_unit_test(test_result_row),
+        cmocka_unit_test(test_batch_arrays_one_per_parameter),
+        cmocka_unit_test(test_batch_split_needs_one_row_per_statement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,203 @@
+/*
+ * Unit tests of the gateway's pure parts: the handshake's parsing
+ * (handshake.c), framing and the queue bound (conn.c), the message frame
+ * spliced from a message's text (fanout.c). No socket, no server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "conn.h"
+#include "events.h"
+#include "fanout.h"
+#include "gw.h"
+#include "handshake.h"
+#include "message.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define P "/api/v1/ws"
+#define CID "0191e3a0-0000-7000-8000-000000000001"
+
+static void test_path_all_conversations(void **state)
+{
+    char cid[UUID_STR_LEN] = "x";
+    (void)state;
+    assert_int_equal(hs_parse_path(P, P, cid), 0);
+    assert_string_equal(cid, "");
+    assert_int_equal(hs_parse_path(P "/", P, cid), 0);
+    assert_string_equal(cid, "");
+}
+
+static void test_path_one_conversation(void **state)
+{
+    char cid[UUID_STR_LEN];
+    (void)state;
+    assert_int_equal(hs_parse_path(P "/conversations/" CID, P, cid), 0);
+    assert_string_equal(cid, CID);
+    assert_int_equal(hs_parse_path(P "/conversations/" CID "/", P, cid), 0);
+    assert_string_equal(cid, CID);
+    /* another prefix is configured: the default one is no socket */
+    assert_int_equal(hs_parse_path("/chat/ws/conversations/" CID, "/chat/ws", cid), 0);
+    assert_int_equal(hs_parse_path(P "/conversations/" CID, "/chat/ws", cid), -1);
+}
+
+static void test_path_refusals(void **state)
+{
+    char cid[UUID_STR_LEN];
+    (void)state;
+    assert_int_equal(hs_parse_path("/api/v1/wsx", P, cid), -1);
+    assert_int_equal(hs_parse_path("/api/v1/w", P, cid), -1);
+    assert_int_equal(hs_parse_path(P "/rooms/" CID, P, cid), -1);
+    assert_int_equal(hs_parse_path(P "/conversations/", P, cid), -1);
+    assert_int_equal(hs_parse_path(P "/conversations/not-a-uuid-not-a-uuid-not-a-uuid-xx", P, cid),
+                     -1);
+    assert_string_equal(cid, ""); /* nothing half-parsed is left behind */
+    assert_int_equal(hs_parse_path(P "/conversations/" CID "/x", P, cid), -1);
+    assert_int_equal(hs_parse_path(P "/conversations/" CID "x", P, cid), -1);
+    assert_int_equal(hs_parse_path(P "/conversations/" CID "//", P, cid), -1);
+}
+
+static void test_since_seq(void **state)
+{
+    long long seq = -5;
+    (void)state;
+    assert_int_equal(hs_parse_since("0", &seq), 0);
+    assert_int_equal(seq, 0);
+    assert_int_equal(hs_parse_since("42", &seq), 0);
+    assert_int_equal(seq, 42);
+    assert_int_equal(hs_parse_since("", &seq), -1);
+    assert_int_equal(hs_parse_since("-1", &seq), -1);
+    assert_int_equal(hs_parse_since("+1", &seq), -1);
+    assert_int_equal(hs_parse_since(" 1", &seq), -1);
+    assert_int_equal(hs_parse_since("1x", &seq), -1);
+    assert_int_equal(hs_parse_since("99999999999999999999", &seq), -1); /* overflow */
+    assert_int_equal(seq, 42);
+}
+
+static void test_bearer(void **state)
+{
+    (void)state;
+    assert_string_equal(hs_bearer("Bearer abc"), "abc");
+    assert_string_equal(hs_bearer("bearer abc"), "abc");
+    assert_null(hs_bearer("Bearer "));
+    assert_null(hs_bearer("Basic abc"));
+    assert_null(hs_bearer("Bearer"));
+}
+
+static void test_frame_header_lengths(void **state)
+{
+    unsigned char h[10];
+    (void)state;
+    assert_int_equal(conn_frame_header(h, 0), 2);
+    assert_int_equal(h[0], 0x81);
+    assert_int_equal(h[1], 0);
+    assert_int_equal(conn_frame_header(h, 125), 2);
+    assert_int_equal(h[1], 125);
+    assert_int_equal(conn_frame_header(h, 126), 4);
+    assert_int_equal(h[1], 126);
+    assert_int_equal(h[2], 0);
+    assert_int_equal(h[3], 126);
+    assert_int_equal(conn_frame_header(h, 65535), 4);
+    assert_int_equal(h[2], 0xff);
+    assert_int_equal(h[3], 0xff);
+    assert_int_equal(conn_frame_header(h, 65536), 10);
+    assert_int_equal(h[1], 127);
+    for (int i = 2; i < 10; i++)
+        assert_int_equal(h[i], i == 7 ? 1 : 0); /* 65536 = 0x0000000000010000 */
+}
+
+static void test_queue_stall_rule(void **state)
+{
+    (void)state;
+    assert_false(conn_queue_stalled(9, 10, 5000, 0));     /* below the limit: never */
+    assert_false(conn_queue_stalled(10, 10, 1999, 1000)); /* full but moving */
+    assert_true(conn_queue_stalled(10, 10, 2000, 1000));  /* full and stuck for a second */
+    assert_false(conn_queue_stalled(39, 10, 1000, 1000));
+    assert_true(conn_queue_stalled(40, 10, 1000, 1000)); /* four times full: in any case */
+}
+
+/* Frames queue in order, and a full queue that still moves keeps queueing below 4x. */
+static void test_queue_keeps_order_below_the_hard_bound(void **state)
+{
+    struct lws *fake = (struct lws *)&fake; /* never handed to lws: no write happens here */
+    struct gw_conn *c;
+    char text[16];
+    int i = 0;
+
+    (void)state;
+    memset(&gw, 0, sizeof(gw));
+    gw.cfg.ws_queue_max = 4;
+    assert_int_equal(uv_loop_init(&gw.loop), 0);
+    conn_start();
+    c = conn_new(fake);
+    assert_non_null(c);
+    assert_int_equal(conn_count(), 1);
+    for (i = 0; i < 15; i++) {
+        int n = snprintf(text, sizeof(text), "f%d", i);
+        conn_send_text(c, text, (size_t)n);
+    }
+    assert_int_equal(c->qlen, 15);
+    i = 0;
+    for (struct gw_frame *f = c->qhead; f != NULL; f = f->next, i++) {
+        int n = snprintf(text, sizeof(text), "f%d", i);
+        assert_int_equal(f->len, (size_t)n);
+        assert_memory_equal(f->data + LWS_PRE, text, (size_t)n);
+    }
+    assert_int_equal(i, 15);
+    conn_closed(c); /* the socket's reference; the flush list still holds one */
+    assert_int_equal(conn_count(), 0);
+    conn_stop(); /* drops the flush list's reference: freed (ASan checks) */
+    uv_run(&gw.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&gw.loop), 0);
+}
+
+static void test_message_frame_spliced_from_text(void **state)
+{
+    struct msg_row m = {
+        .id = "0191e3a0-0000-7000-8000-0000000000aa",
+        .conversation_id = CID,
+        .seq = 3,
+        .sender_id = "0191e3a0-0000-7000-8000-0000000000bb",
+        .sender_username = "alice",
+        .content = "hi \"there\"",
+        .created_at = "2026-12-03T15:00:00.000000Z",
+    };
+    json_t *msg = msg_row_to_json(&m), *frame, *want;
+    char *text = json_dumps(msg, JSON_COMPACT), *spliced;
+    size_t n;
+
+    (void)state;
+    spliced = fanout_message_frame(text, strlen(text), &n);
+    assert_non_null(spliced);
+    assert_int_equal(strlen(spliced), n);
+    frame = json_loads(spliced, 0, NULL);
+    assert_non_null(frame);
+    want = json_deep_copy(msg);
+    json_object_set_new(want, "type", json_string("message"));
+    json_object_set_new(want, "read_status", json_string("sent"));
+    assert_true(json_equal(frame, want));
+    json_decref(want);
+    json_decref(frame);
+    json_decref(msg);
+    free(spliced);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_all_conversations),
+        cmocka_unit_test(test_path_one_conversation),
+        cmocka_unit_test(test_path_refusals),
+        cmocka_unit_test(test_since_seq),
+        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_frame_header_lengths),
+        cmocka_unit_test(test_queue_stall_rule),
+        cmocka_unit_test(test_queue_keeps_order_below_the_hard_bound),
+        cmocka_unit_test(test_message_frame_spliced_from_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
