@@ -54,6 +54,7 @@ void db_close(struct db_conn *c);
 int db_ensure(struct db_conn *c);
 
 /* Session settings every connection of ours gets (chat-api and gateway). */
+extern const char db_session_sql[];
 void db_session_setup(PGconn *pg);
 
 /*

@@ -120,12 +120,6 @@ json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                      message_id);
 }
 
-json_t *ev_member(const char *conversation_id, const char *user_id, const char *action)
-{
-    return json_pack("{s:s, s:s, s:s, s:s}", "type", "member", "conversation_id", conversation_id,
-                     "user_id", user_id, "action", action);
-}
-
 /* Append the command argv[0..argc) to p. */
 static void pub_add(struct ev_pub *p, int argc, const char *const *argv)
 {

@@ -44,7 +44,6 @@ int64_t ev_epoch_ms(void);
  *   {"type":"message","conversation_id","seq","message":{...}}
  *   {"type":"typing","conversation_id","user_id","is_typing"}
  *   {"type":"read","conversation_id","user_id","seq","message_id"}
- *   {"type":"member","conversation_id","user_id","action":"added"|"removed"}
  */
 json_t *ev_message(const char *conversation_id, long long seq, json_t *message /* borrowed */);
 
@@ -67,7 +66,6 @@ int ev_message_text_split(const char *payload, size_t len, char conversation_id[
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing);
 json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                 const char *message_id);
-json_t *ev_member(const char *conversation_id, const char *user_id, const char *action);
 
 /*
  * An event's publication as Redis commands, the same for the blocking

@@ -198,26 +198,3 @@ void conv_reply(struct http_req *req, const char *cid, int status)
     if (o != NULL)
         http_reply(req, status, o);
 }
-
-void conv_publish_member(struct http_req *req, const char *cid, const char *user_id,
-                         const char *action)
-{
-    json_t *ev = ev_member(cid, user_id, action);
-    if (ev != NULL)
-        ev_publish(&req->be->rds, req->cfg->stream_shards, cid, ev);
-    json_decref(ev);
-}
-
-void conv_publish_created(struct http_req *req, const char *cid, const char *field)
-{
-    json_t *ids = json_object_get(req->json, field), *v;
-    size_t i;
-
-    conv_publish_member(req, cid, req->user_id, "added");
-    json_array_foreach(ids, i, v)
-    {
-        const char *uid = json_string_value(v);
-        if (uid != NULL && strcasecmp(uid, req->user_id) != 0)
-            conv_publish_member(req, cid, uid, "added");
-    }
-}

@@ -35,15 +35,4 @@ void conv_reply_list(struct http_req *req, struct db_stmt *st, const char *key,
 /* Answer with conv_fetch(cid) and the given status. */
 void conv_reply(struct http_req *req, const char *cid, int status);
 
-/*
- * After creating cid: publish "added" for the caller and for every id of
- * the request's array field (already validated), so that the members'
- * all-conversation sockets subscribe.
- */
-void conv_publish_created(struct http_req *req, const char *cid, const char *field);
-
-/* Publish a "member" event (added/removed) for user in cid; best effort. */
-void conv_publish_member(struct http_req *req, const char *cid, const char *user_id,
-                         const char *action);
-
 #endif

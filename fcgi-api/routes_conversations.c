@@ -130,10 +130,6 @@ void route_conv_direct(struct http_req *req)
             bool created = PQgetvalue(r, 0, CONV_DIRECT_COL_CREATED)[0] == 't';
             snprintf(cid, sizeof(cid), "%s", PQgetvalue(r, 0, CONV_DIRECT_COL_ID));
             PQclear(r);
-            if (created) {
-                conv_publish_member(req, cid, req->user_id, "added");
-                conv_publish_member(req, cid, other_id, "added");
-            }
             conv_reply(req, cid, created ? 201 : 200);
             return;
         }
@@ -179,7 +175,6 @@ void route_conv_group(struct http_req *req)
         return;
     }
     PQclear(r);
-    conv_publish_created(req, id, "participant_ids");
     conv_reply(req, id, 201);
 }
 

@@ -194,7 +194,6 @@ void route_room_create(struct http_req *req)
         return;
     }
     PQclear(r);
-    conv_publish_created(req, id, "member_ids");
     room_reply(req, id, 201);
 }
 
@@ -274,8 +273,6 @@ void route_room_member_add(struct http_req *req)
         return;
     }
     PQclear(r);
-    if (inserted)
-        conv_publish_member(req, rid, uid, "added");
     room_reply(req, rid, inserted ? 201 : 200);
 }
 
@@ -321,7 +318,6 @@ void route_room_member_remove(struct http_req *req)
         return;
     }
     PQclear(r);
-    conv_publish_member(req, rid, uid, "removed");
     http_reply(req, 204, NULL);
 }
 

@@ -186,14 +186,10 @@ void route_me_delete(struct http_req *req)
         const char *cid = PQgetvalue(r, i, USERS_DELETE_COL_CONVERSATION_ID);
         char key[EV_KEY_MAX];
         redisReply *rep;
-        json_t *ev = ev_member(cid, req->user_id, "removed");
         ev_cache_key(cid, key);
         rep = rds_cmd(&req->be->rds, "DEL %s", key);
         if (rep != NULL)
             freeReplyObject(rep);
-        if (ev != NULL)
-            ev_publish(&req->be->rds, req->cfg->stream_shards, cid, ev);
-        json_decref(ev);
     }
     PQclear(r);
     http_reply(req, 204, NULL);

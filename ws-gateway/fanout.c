@@ -5,7 +5,9 @@
  * conversation. A subscription remembers the last seq it delivered; an
  * event that skips ahead (Redis restarted, stream trimmed, a publish lost)
  * starts a catch-up from PostgreSQL, during which live events only raise
- * the target, so nothing is delivered twice or out of order.
+ * the target, so nothing is delivered twice or out of order. A message
+ * whose event never comes at all (no later message to show the gap) is
+ * found by the reconciliation with PostgreSQL (RECONCILE_MS).
  */
 #include "fanout.h"
 #include "delivered.h"
@@ -13,32 +15,15 @@
 #include "gw.h"
 #include "log.h"
 #include "message.h"
+#include "subs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define CATCHUP_BATCH "500"
-
-#define FANOUT_BUCKETS 4096
-
-/* One conversation a connection listens to. */
-struct gw_sub {
-    char conv_id[UUID_STR_LEN];
-    long long last_seq; /* last seq delivered; -1 = take the next event as base */
-    long long seen_max; /* highest seq announced while catching up */
-    bool catching_up;
-    struct gw_conn *conn;
-    struct gw_sub *next_in_bucket, *next_of_conn;
-};
-
-static struct {
-    struct gw_sub *buckets[FANOUT_BUCKETS]; /* subscriptions by conversation */
-} fan;
-
 /* clang-format off */
-static const char catchup_sql[] =
+const char fanout_catchup_sql[] =
     "SELECT " MSG_COLS " FROM " MSG_FROM
     " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
 
@@ -49,11 +34,6 @@ static const char offline_sql[] =
     "  WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3"
     ") x ORDER BY x.seq";
 /* clang-format on */
-
-static struct gw_sub **bucket(const char *conv_id)
-{
-    return &fan.buckets[ev_hash(conv_id) % FANOUT_BUCKETS];
-}
 
 /* A message frame for a subscriber: the message object plus its type. */
 static json_t *message_frame(const json_t *msg, const char *type)
@@ -73,21 +53,16 @@ struct catchup {
     bool initial;
 };
 
-static void catchup_start(struct gw_sub *s, bool initial);
-
 static void on_catchup(PGresult *r, enum db_err err, void *arg)
 {
     struct catchup *cu = arg;
     struct gw_conn *c = cu->conn;
     struct gw_sub *s = cu->sub;
     int n = r ? PQntuples(r) : 0;
-    bool live = false;
 
     (void)err; /* any failure closes the socket: the client resumes by since_seq */
-
-    for (struct gw_sub *x = c->subs; x != NULL; x = x->next_of_conn)
-        live = live || x == s;
-    if (c->wsi == NULL || !c->authorized || !live) /* closed or unsubscribed meanwhile */
+    if (c->wsi == NULL || !c->authorized ||
+        !subs_is_live(c, s)) /* closed or unsubscribed meanwhile */
         goto out;
     s->catching_up = false;
     if (r == NULL) {
@@ -109,17 +84,17 @@ static void on_catchup(PGresult *r, enum db_err err, void *arg)
         json_decref(msg);
     }
     if (s->seen_max > s->last_seq && (cu->initial || n > 0))
-        catchup_start(s, false);
+        fanout_catchup(s, false);
 out:
     conn_unref(c);
     free(cu);
 }
 
-static void catchup_start(struct gw_sub *s, bool initial)
+void fanout_catchup(struct gw_sub *s, bool initial)
 {
     struct catchup *cu = malloc(sizeof(*cu));
     char seq[24], cap[16];
-    const char *params[3] = {s->conv_id, seq, initial ? cap : CATCHUP_BATCH};
+    const char *params[3] = {s->conv_id, seq, initial ? cap : FANOUT_CATCHUP_BATCH};
 
     if (cu == NULL)
         return;
@@ -130,8 +105,8 @@ static void catchup_start(struct gw_sub *s, bool initial)
     cu->initial = initial;
     s->catching_up = true;
     conn_ref(s->conn);
-    if (pgq_exec(gw_pg(NULL), initial ? offline_sql : catchup_sql, 3, params, on_catchup, cu) !=
-        0) {
+    if (pgq_exec(gw_pg(NULL), initial ? offline_sql : fanout_catchup_sql, 3, params, on_catchup,
+                 cu) != 0) {
         s->catching_up = false;
         conn_unref(s->conn);
         free(cu);
@@ -141,60 +116,25 @@ static void catchup_start(struct gw_sub *s, bool initial)
 
 void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial)
 {
-    struct gw_sub *s = calloc(1, sizeof(*s)), **b;
-    if (s == NULL)
-        return;
-    snprintf(s->conv_id, sizeof(s->conv_id), "%s", conv_id);
-    s->last_seq = last_seq;
-    s->seen_max = last_seq;
-    s->conn = c;
-    b = bucket(conv_id);
-    s->next_in_bucket = *b;
-    *b = s;
-    s->next_of_conn = c->subs;
-    c->subs = s;
-    if (initial)
-        catchup_start(s, c->has_since ? false : true);
+    struct gw_sub *s = subs_add(c, conv_id, last_seq);
+
+    if (s != NULL && initial)
+        fanout_catchup(s, c->has_since ? false : true);
 }
 
 void fanout_unsubscribe_all(struct gw_conn *c)
 {
-    while (c->subs != NULL) {
-        struct gw_sub *s = c->subs, **pp = bucket(s->conv_id);
-        c->subs = s->next_of_conn;
-        while (*pp != NULL && *pp != s)
-            pp = &(*pp)->next_in_bucket;
-        if (*pp == s)
-            *pp = s->next_in_bucket;
-        free(s);
-    }
+    while (c->subs != NULL)
+        subs_remove(c->subs);
 }
 
-/* Drop one conversation's subscription of c (member removed). */
-static void sub_remove(struct gw_conn *c, const char *conv_id)
+void fanout_unsubscribe(struct gw_conn *c, const char *conv_id)
 {
-    struct gw_sub **pc = &c->subs;
-    while (*pc != NULL) {
-        struct gw_sub *s = *pc;
-        if (strcmp(s->conv_id, conv_id) == 0) {
-            struct gw_sub **pb = bucket(conv_id);
-            *pc = s->next_of_conn;
-            while (*pb != NULL && *pb != s)
-                pb = &(*pb)->next_in_bucket;
-            if (*pb == s)
-                *pb = s->next_in_bucket;
-            free(s);
-            return;
-        }
-        pc = &s->next_of_conn;
-    }
+    struct gw_sub *s = subs_find(c, conv_id);
+    if (s != NULL)
+        subs_remove(s);
 }
 
-/*
- * The "message" frame from the message's compact JSON text (an event made
- * by ev_message_text()): its keys, then type and read_status, with no tree
- * built. The text is msg_row_to_json()'s, which has neither key.
- */
 char *fanout_message_frame(const char *msg, size_t len, size_t *n)
 {
     static const char tail[] = ",\"type\":\"message\",\"read_status\":\"sent\"}";
@@ -212,13 +152,13 @@ char *fanout_message_frame(const char *msg, size_t len, size_t *n)
  * Message seq to cid's local subscribers. The frame comes from msg, or from
  * msg_text when msg is NULL.
  */
-static void deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
+void fanout_deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
                             const char *msg_text, size_t msg_len)
 {
     char *text = NULL; /* the frame, serialised for the first recipient */
     size_t n = 0;
 
-    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket) {
+    for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket) {
         if (strcmp(s->conv_id, cid) != 0 || !s->conn->authorized)
             continue;
         if (s->last_seq < 0)
@@ -244,7 +184,7 @@ static void deliver_message(const char *cid, long long seq, const char *sender, 
             if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
                 delivered_mark(cid, s->conn->user_id, seq);
         } else {
-            catchup_start(s, false); /* a gap: read the missing range first */
+            fanout_catchup(s, false); /* a gap: read the missing range first */
         }
     }
     free(text);
@@ -265,7 +205,7 @@ static void on_typing_users(void *reply, void *arg)
     users = json_array();
     for (size_t i = 0; i < r->elements; i++)
         json_array_append_new(users, json_string(r->element[i]->str));
-    for (struct gw_sub *s = *bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
+    for (struct gw_sub *s = subs_bucket(t->conv_id); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, t->conv_id) == 0 && s->conn->authorized)
             conn_send(s->conn, json_pack("{s:s, s:s, s:O}", "type", "typing_indicator",
                                          "conversation_id", t->conv_id, "typing_users", users));
@@ -276,7 +216,7 @@ out:
 
 static bool has_local_subs(const char *cid)
 {
-    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket)
+    for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, cid) == 0)
             return true;
     return false;
@@ -297,29 +237,9 @@ static void deliver_typing(const char *cid)
         free(t);
 }
 
-static void deliver_member(const char *cid, const char *uid, const char *action)
-{
-    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next) {
-        if (!c->authorized || strcmp(c->user_id, uid) != 0)
-            continue;
-        if (strcmp(action, "removed") == 0) {
-            if (c->conv_id[0] != '\0' && strcmp(c->conv_id, cid) == 0)
-                conn_close(c, 4403);
-            else if (c->conv_id[0] == '\0')
-                sub_remove(c, cid);
-        } else if (c->conv_id[0] == '\0' && strcmp(action, "added") == 0) {
-            bool have = false;
-            for (struct gw_sub *s = c->subs; s; s = s->next_of_conn)
-                have = have || strcmp(s->conv_id, cid) == 0;
-            if (!have)
-                fanout_subscribe(c, cid, -1, false);
-        }
-    }
-}
-
 static void deliver_other(const char *cid, json_t *ev)
 {
-    for (struct gw_sub *s = *bucket(cid); s != NULL; s = s->next_in_bucket)
+    for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket)
         if (strcmp(s->conv_id, cid) == 0 && s->conn->authorized)
             conn_send(s->conn, json_deep_copy(ev));
 }
@@ -335,7 +255,7 @@ static int dispatch_message_text(const char *payload, size_t len)
     if (ev_message_text_split(payload, len, cid, &seq, &msg, &msg_len) != 0 ||
         msg_text_scan(msg, msg_len, id, &msg_seq, sender) != 0 || msg_seq != seq)
         return -1;
-    deliver_message(cid, seq, sender[0] ? sender : NULL, NULL, msg, msg_len);
+    fanout_deliver_message(cid, seq, sender[0] ? sender : NULL, NULL, msg, msg_len);
     return 0;
 }
 
@@ -353,13 +273,10 @@ void fanout_dispatch(const char *payload, size_t len)
         goto out;
     if (strcmp(type, "message") == 0) {
         json_t *msg = json_object_get(ev, "message");
-        deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
-                        json_string_value(json_object_get(msg, "sender_id")), msg, NULL, 0);
+        fanout_deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
+                               json_string_value(json_object_get(msg, "sender_id")), msg, NULL, 0);
     } else if (strcmp(type, "typing") == 0)
         deliver_typing(cid);
-    else if (strcmp(type, "member") == 0)
-        deliver_member(cid, json_string_value(json_object_get(ev, "user_id")),
-                       json_string_value(json_object_get(ev, "action")));
     else if (strcmp(type, "read") == 0 || strcmp(type, "presence") == 0)
         deliver_other(cid, ev);
 out:
@@ -368,13 +285,11 @@ out:
 
 bool fanout_has(const struct gw_conn *c, const char *conv_id, const char **canonical)
 {
-    for (const struct gw_sub *s = c->subs; s != NULL; s = s->next_of_conn)
-        if (strcasecmp(s->conv_id, conv_id) == 0) {
-            if (canonical != NULL)
-                *canonical = s->conv_id;
-            return true;
-        }
-    return false;
+    const struct gw_sub *s = subs_find(c, conv_id);
+
+    if (s != NULL && canonical != NULL)
+        *canonical = s->conv_id;
+    return s != NULL;
 }
 
 int fanout_conv_ids(const struct gw_conn *c, char (**ids)[UUID_STR_LEN])

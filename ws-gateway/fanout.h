@@ -25,7 +25,25 @@ void fanout_dispatch(const char *payload, size_t len);
  * what it missed.
  */
 void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);
+void fanout_unsubscribe(struct gw_conn *c, const char *conv_id); /* any letter case */
 void fanout_unsubscribe_all(struct gw_conn *c);
+
+/*
+ * Message seq of cid to cid's local subscribers, in order: delivered to
+ * those at seq - 1, skipped by those past it, a catch-up for those with a
+ * gap. The frame comes from msg, or from msg_text when msg is NULL.
+ * sender: NULL for a deleted sender.
+ */
+void fanout_deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
+                            const char *msg_text, size_t msg_len);
+
+/* Read s's missing messages from PostgreSQL (initial: the connect's offline delivery). */
+struct gw_sub;
+void fanout_catchup(struct gw_sub *s, bool initial);
+
+/* Messages of $1 after seq $2, oldest first, at most $3 (MSG_COLS). */
+extern const char fanout_catchup_sql[];
+#define FANOUT_CATCHUP_BATCH "500"
 
 /*
  * Whether c is subscribed to conv_id (any letter case); *canonical, when

@@ -6,21 +6,44 @@
 
 struct gw gw;
 
-int gw_links_open(rlink_state_cb on_sub_link)
+/* Bounds on every wait for PostgreSQL: the connect, and each statement. */
+#define GW_PG_CONNECT_MS 3000
+#define GW_PG_STATEMENT_MS 6000
+
+static struct pgq *pg_open(const char *name, const struct gw_hooks *hooks)
+{
+    struct pgq_opts o = {
+        .conninfo = gw.cfg.database_url,
+        .name = name,
+        .connect_timeout_ms = GW_PG_CONNECT_MS,
+        .statement_timeout_ms = GW_PG_STATEMENT_MS,
+    };
+    if (hooks != NULL) {
+        o.listen = GW_MEMBER_CHANNEL;
+        o.on_notify = hooks->member_change;
+        o.on_up = hooks->member_link_up;
+    }
+    return pgq_new(&gw.loop, &o);
+}
+
+int gw_links_open(const struct gw_hooks *hooks)
 {
     gw.npg = gw.cfg.db_pool_size < GW_PG_MAX ? gw.cfg.db_pool_size : GW_PG_MAX;
     for (int i = 0; i < gw.npg; i++)
-        if ((gw.pgs[i] = pgq_new(&gw.loop, gw.cfg.database_url)) == NULL)
+        if ((gw.pgs[i] = pg_open("pool", NULL)) == NULL)
             gw.npg = i;
     /*
      * Background writes (delivered watermarks: thousands of rows every
      * flush under fan-out) get a connection of their own, so sends never
-     * queue behind them.
+     * queue behind them; so does the listener, which must stay connected.
      */
-    gw.bg = pgq_new(&gw.loop, gw.cfg.database_url);
+    gw.bg = pg_open("background", NULL);
+    gw.listen = pg_open("listen", hooks);
     gw.cmd = rlink_new(&gw.loop, &gw.cfg, "cmd", 3000, NULL, NULL);
-    gw.sub = rlink_new(&gw.loop, &gw.cfg, "stream", 10000, on_sub_link, NULL);
-    return gw.bg == NULL || gw.npg == 0 || gw.cmd == NULL || gw.sub == NULL ? -1 : 0;
+    gw.sub = rlink_new(&gw.loop, &gw.cfg, "stream", 10000, hooks->stream_link, NULL);
+    return gw.bg == NULL || gw.listen == NULL || gw.npg == 0 || gw.cmd == NULL || gw.sub == NULL
+               ? -1
+               : 0;
 }
 
 void gw_links_close(void)
@@ -30,13 +53,10 @@ void gw_links_close(void)
     for (int i = 0; i < gw.npg; i++)
         pgq_free(gw.pgs[i]);
     pgq_free(gw.bg);
-}
-
-void gw_links_free(void)
-{
-    for (int i = 0; i < gw.npg; i++)
-        free(gw.pgs[i]);
-    free(gw.bg);
+    pgq_free(gw.listen);
+    gw.npg = 0;
+    gw.bg = gw.listen = NULL;
+    gw.cmd = gw.sub = NULL;
 }
 
 struct pgq *gw_pg(const char *key)

@@ -27,6 +27,7 @@ struct gw {
     uv_loop_t loop;
     struct lws_context *lws;
     struct pgq *bg;             /* background writes (watermarks) and /health */
+    struct pgq *listen;         /* LISTEN for membership changes (GW_MEMBER_CHANNEL) */
     struct pgq *pgs[GW_PG_MAX]; /* DB_POOL_SIZE links for sends and reads */
     int npg;
     unsigned pg_next;
@@ -38,14 +39,24 @@ struct gw {
 extern struct gw gw;
 
 /*
- * Open the database and Redis links (on_sub_link: the stream reader's
- * state callback). Returns 0, or -1 when a link could not even be made.
+ * The channel on which PostgreSQL announces every membership change, at
+ * its commit (sql/002_member_notify.sql: "<conversation> <user> added
+ * <seq>" or "<conversation> <user> removed").
  */
-int gw_links_open(rlink_state_cb on_sub_link);
+#define GW_MEMBER_CHANNEL "chat_member"
 
-/* Close the links; their memory goes with the loop (gw_links_free after it ran). */
+/* Who hears of the links' events (the modules above gw.c). */
+struct gw_hooks {
+    rlink_state_cb stream_link;                            /* the stream reader's link */
+    void (*member_change)(const char *payload, void *arg); /* a GW_MEMBER_CHANNEL notification */
+    void (*member_link_up)(void *arg);                     /* the listener (re)connected */
+};
+
+/* Open the database and Redis links. Returns 0, or -1 when a link could not even be made. */
+int gw_links_open(const struct gw_hooks *hooks);
+
+/* Close the links; their memory goes with the loop's close callbacks. */
 void gw_links_close(void);
-void gw_links_free(void);
 
 /*
  * The database link for a statement about key (a conversation id): the same

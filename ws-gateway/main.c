@@ -4,7 +4,7 @@
  *   chat-gateway [--env-file FILE]
  *
  * Builds the pieces on one libuv loop (gw.c's links, conn.c's flush and
- * liveness, presence.c's heartbeat, stream.c's reader, lws as a
+ * liveness, presence.c's heartbeat, stream.c's reader, reconcile.c's rounds, lws as a
  * foreign loop with session.c's protocol), runs the loop, and tears down.
  * SIGTERM closes every socket with 1001 and exits 0 once they are gone.
  * docs/ARCHITECTURE.md has the module map.
@@ -13,7 +13,9 @@
 #include "delivered.h"
 #include "gw.h"
 #include "log.h"
+#include "member.h"
 #include "presence.h"
+#include "reconcile.h"
 #include "session.h"
 #include "stream.h"
 
@@ -22,6 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const struct gw_hooks hooks = {
+    .stream_link = stream_on_link,
+    .member_change = member_changed,
+    .member_link_up = member_link_up,
+};
 
 static uv_timer_t stop_timer;
 static uv_signal_t sigterm, sigint;
@@ -40,6 +48,7 @@ static void on_stop_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&sigterm);
     close_handle((uv_handle_t *)&sigint);
     presence_stop();
+    reconcile_stop();
     conn_stop();
     delivered_stop(); /* the last batch goes out before the database links close */
     gw_links_close();
@@ -121,11 +130,12 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
 
     stream_start();
-    if (gw_links_open(stream_on_link) != 0 || start_lws() != 0) {
+    if (gw_links_open(&hooks) != 0 || start_lws() != 0) {
         log_error(NULL, "cannot start the gateway on %s:%d", gw.cfg.ws_host, gw.cfg.ws_port);
         goto out;
     }
     presence_start();
+    reconcile_start();
     conn_start();
     log_info(NULL, "chat-gateway %s listening on %s:%d", gw.cfg.gateway_id, gw.cfg.ws_host,
              gw.cfg.ws_port);
@@ -153,7 +163,6 @@ out:
     if (gw.lws != NULL)
         lws_context_destroy(gw.lws);
     uv_loop_close(&gw.loop);
-    gw_links_free();
     stream_stop();
     log_info(NULL, "chat-gateway stopped");
     cfg_free(&gw.cfg);

@@ -1,9 +1,8 @@
 /* pgq.c - see pgq.h. */
 #include "pgq.h"
-#include "db.h"
 #include "log.h"
+#include "pglink.h"
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,21 +28,29 @@ struct pgq_job {
     struct pgq_job *next;
 };
 
+/* The statement in flight: one job, or the chain of a batch. */
+struct running {
+    struct pgq_job *chain;
+    int k;                        /* jobs in the chain */
+    const char *sql;              /* what runs */
+    int n;                        /* its parameters */
+    char *arrays[PGQ_MAX_PARAMS]; /* a batch's parameters (else the job's are used) */
+    bool preparing;               /* PQsendPrepare in flight; the statement follows */
+    int slot;                     /* its prepared name "gN", -1: runs unnamed */
+};
+
 struct pgq {
-    uv_loop_t *loop;
-    char *conninfo;
-    PGconn *pg;
-    uv_poll_t *poll; /* per connection: closing is asynchronous */
-    uv_timer_t retry;
+    struct pglink *link;
+    struct pgq_opts opts;
+    char *listen_sql; /* the connection's set-up: session settings, LISTEN */
     struct pgq_job *head, *tail;
-    struct pgq_job *running; /* the job, or the chain of a batch, in flight */
-    int nrunning;
-    PGresult *last; /* result of the running job, delivered at its end */
+    struct running run;
     int njobs;
-    int up;
     const char *prepared[PGQ_MAX_PREPARED]; /* statement "gN" of this connection is prepared[N] */
     int nprepared;
 };
+
+static void pgq_pump(struct pgq *q);
 
 static void job_free(struct pgq_job *j)
 {
@@ -51,8 +58,6 @@ static void job_free(struct pgq_job *j)
         free(j->params[i]);
     free(j);
 }
-
-static void pgq_pump(struct pgq *q);
 
 /* Hand j its result (NULL: failed with err) and forget it. */
 static void job_finish(struct pgq *q, struct pgq_job *j, PGresult *res, enum db_err err)
@@ -73,64 +78,56 @@ static struct pgq_job *job_pop(struct pgq *q)
     return j;
 }
 
-static void free_handle(uv_handle_t *h)
+/* Forget the statement in flight; its chain is the caller's. */
+static struct pgq_job *run_take(struct pgq *q, int *k)
 {
-    free(h);
+    struct pgq_job *chain = q->run.chain;
+
+    *k = q->run.k;
+    for (int i = 0; i < PGQ_MAX_PARAMS; i++)
+        free(q->run.arrays[i]);
+    memset(&q->run, 0, sizeof(q->run));
+    return chain;
 }
 
-static void pgq_drop(struct pgq *q, const char *why)
+static void fail_chain(struct pgq *q, struct pgq_job *chain, enum db_err err)
 {
-    if (q->pg != NULL) {
-        log_warn(NULL, "postgresql connection lost: %s", why);
-        if (q->poll != NULL) {
-            uv_poll_stop(q->poll);
-            uv_close((uv_handle_t *)q->poll, free_handle);
-            q->poll = NULL;
-        }
-        PQfinish(q->pg);
-        q->pg = NULL;
-    }
-    q->up = 0;
-    if (q->running != NULL) {
-        struct pgq_job *chain = q->running;
-        q->running = NULL;
-        q->nrunning = 0;
-        PQclear(q->last);
-        q->last = NULL;
-        while (chain != NULL) {
-            struct pgq_job *j = chain;
-            chain = j->next;
-            job_finish(q, j, NULL, DB_ERR_DOWN);
-        }
+    while (chain != NULL) {
+        struct pgq_job *j = chain;
+        chain = j->next;
+        job_finish(q, j, NULL, err);
     }
 }
 
-static void on_poll(uv_poll_t *h, int status, int events);
-
-static int pgq_connect(struct pgq *q)
+static void fail_queued(struct pgq *q)
 {
-    q->pg = PQconnectdb(q->conninfo);
-    if (PQstatus(q->pg) != CONNECTION_OK) {
-        PQfinish(q->pg);
-        q->pg = NULL;
-        q->up = 0;
-        return -1;
+    while (q->head != NULL)
+        job_finish(q, job_pop(q), NULL, DB_ERR_DOWN);
+}
+
+static void on_state(void *arg, bool up)
+{
+    struct pgq *q = arg;
+    int k;
+
+    if (up) {
+        q->nprepared = 0; /* a new connection: nothing prepared yet */
+        if (q->opts.on_up != NULL)
+            q->opts.on_up(q->opts.arg);
+    } else {
+        /* what was in flight may or may not have committed: it fails, never re-runs */
+        fail_chain(q, run_take(q, &k), DB_ERR_DOWN);
+        fail_queued(q);
     }
-    db_session_setup(q->pg);
-    q->nprepared = 0;
-    PQsetnonblocking(q->pg, 1);
-    q->poll = malloc(sizeof(*q->poll));
-    if (q->poll == NULL || uv_poll_init_socket(q->loop, q->poll, PQsocket(q->pg)) != 0) {
-        free(q->poll);
-        q->poll = NULL;
-        PQfinish(q->pg);
-        q->pg = NULL;
-        return -1;
-    }
-    q->poll->data = q;
-    uv_poll_start(q->poll, UV_READABLE, on_poll);
-    q->up = 1;
-    return 0;
+    pgq_pump(q);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    struct pgq *q = arg;
+    (void)channel;
+    if (q->opts.on_notify != NULL)
+        q->opts.on_notify(payload, q->opts.arg);
 }
 
 /*
@@ -164,142 +161,97 @@ static void batch_done(struct pgq *q, struct pgq_job *chain, int k, const PGresu
     }
 }
 
-/* Deliver the running job's result once libpq has no more. */
-static void pgq_read(struct pgq *q)
+/* Send the statement in flight (prepared as "gN", or unnamed). */
+static void run_send(struct pgq *q)
 {
-    if (PQconsumeInput(q->pg) == 0) {
-        pgq_drop(q, PQerrorMessage(q->pg));
+    struct running *r = &q->run;
+    const char *const *params =
+        r->k > 1 ? (const char *const *)r->arrays : (const char *const *)r->chain->params;
+    PGconn *pg = pglink_pg(q->link);
+    char name[16];
+
+    if (r->slot < 0) {
+        pglink_sent(q->link, PQsendQueryParams(pg, r->sql, r->n, NULL, params, NULL, NULL, 0));
         return;
     }
-    while (q->running != NULL && !PQisBusy(q->pg)) {
-        PGresult *r = PQgetResult(q->pg);
-        if (r != NULL) {
-            PQclear(q->last);
-            q->last = r;
-            continue;
-        }
-        {
-            struct pgq_job *j = q->running;
-            int k = q->nrunning;
-            ExecStatusType st = q->last ? PQresultStatus(q->last) : PGRES_FATAL_ERROR;
-            PGresult *res = (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) ? q->last : NULL;
-            enum db_err err = res != NULL ? DB_OK : db_err_of_result(q->last);
-            if (res == NULL && q->last != NULL)
-                log_warn(NULL, "gateway query failed: %s", PQresultErrorMessage(q->last));
-            q->running = NULL;
-            q->nrunning = 0;
-            if (k > 1) {
-                batch_done(q, j, k, res);
-            } else {
-                job_finish(q, j, res, err);
-            }
-            PQclear(q->last);
-            q->last = NULL;
-        }
-    }
-    if (PQstatus(q->pg) != CONNECTION_OK)
-        pgq_drop(q, "connection closed");
+    snprintf(name, sizeof(name), "g%d", r->slot);
+    pglink_sent(q->link, PQsendQueryPrepared(pg, name, r->n, params, NULL, NULL, 0));
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+/* The prepare in flight ended: remember it and run the statement (unnamed if it failed). */
+static void prepare_done(struct pgq *q, const PGresult *last)
 {
-    struct pgq *q = h->data;
-    (void)events;
-    if (status < 0) {
-        pgq_drop(q, uv_strerror(status));
+    struct running *r = &q->run;
+
+    r->preparing = false;
+    if (last != NULL && PQresultStatus(last) == PGRES_COMMAND_OK)
+        q->prepared[q->nprepared++] = r->sql;
+    else
+        r->slot = -1; /* unnamed, so a statement error reaches its job as its result */
+    run_send(q);
+}
+
+static void on_done(void *arg, const PGresult *last)
+{
+    struct pgq *q = arg;
+    ExecStatusType st = last ? PQresultStatus(last) : PGRES_FATAL_ERROR;
+    PGresult *res = (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) ? (PGresult *)last : NULL;
+    enum db_err err = res != NULL ? DB_OK : db_err_of_result(last);
+    struct pgq_job *chain;
+    int k;
+
+    if (q->run.preparing) {
+        prepare_done(q, last);
         return;
     }
-    if (q->pg == NULL)
-        return;
-    if (events & UV_WRITABLE) {
-        int f = PQflush(q->pg);
-        if (f == 0)
-            uv_poll_start(q->poll, UV_READABLE, on_poll);
-        else if (f < 0) {
-            pgq_drop(q, PQerrorMessage(q->pg));
-            return;
-        }
-    }
-    if (events & UV_READABLE)
-        pgq_read(q);
+    if (res == NULL && last != NULL)
+        log_warn(NULL, "gateway query failed: %s", PQresultErrorMessage(last));
+    chain = run_take(q, &k);
+    if (k > 1)
+        batch_done(q, chain, k, res);
+    else
+        job_finish(q, chain, res, err);
     pgq_pump(q);
-}
-
-static void on_retry(uv_timer_t *t)
-{
-    struct pgq *q = t->data;
-    /* While down, try again every second so health reflects reality. */
-    if (q->pg == NULL && pgq_connect(q) == 0)
-        log_info(NULL, "postgresql connection restored");
-    pgq_pump(q);
-}
-
-/* Fail every queued job (database unreachable). */
-static void pgq_fail_queued(struct pgq *q)
-{
-    while (q->head != NULL)
-        job_finish(q, job_pop(q), NULL, DB_ERR_DOWN);
 }
 
 /*
- * Send sql with its parameters as a prepared statement of this connection.
- * Every gateway statement is parsed and planned once per connection rather
- * than per execution (the batch statement's planning was most of a send's
- * cost in PostgreSQL). A statement is prepared on its first use, with a
- * blocking round trip like the connect itself, once per connection; when
- * the table is full or the statement does not prepare, it runs unnamed.
- * Returns libpq's 1 or 0.
+ * Start sql for chain (k jobs taken off the queue) on the idle link. Every
+ * gateway statement is parsed and planned once per connection rather than
+ * per execution (the batch statement's planning was most of a send's cost
+ * in PostgreSQL): prepared on its first use (a round trip of its own, on
+ * the loop like any other), unnamed when the table is full or it does not
+ * prepare.
  */
-static int send_prepared(struct pgq *q, const char *sql, int n, const char *const *params)
+static void run_start(struct pgq *q, struct pgq_job *chain, int k, const char *sql, int n)
 {
-    char name[16];
+    struct running *r = &q->run;
     int i = 0;
+    char name[16];
 
+    r->chain = chain;
+    r->k = k;
+    r->sql = sql;
+    r->n = n;
     while (i < q->nprepared && q->prepared[i] != sql)
         i++;
-    if (i == q->nprepared) {
-        PGresult *r;
-        if (i == PGQ_MAX_PREPARED)
-            return PQsendQueryParams(q->pg, sql, n, NULL, params, NULL, NULL, 0);
-        snprintf(name, sizeof(name), "g%d", i);
-        r = PQprepare(q->pg, name, sql, 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            /* unnamed, so a statement error reaches its job as its result */
-            PQclear(r);
-            if (PQstatus(q->pg) != CONNECTION_OK)
-                return 0;
-            return PQsendQueryParams(q->pg, sql, n, NULL, params, NULL, NULL, 0);
-        }
-        PQclear(r);
-        q->prepared[q->nprepared++] = sql;
-    }
-    snprintf(name, sizeof(name), "g%d", i);
-    return PQsendQueryPrepared(q->pg, name, n, params, NULL, NULL, 0);
-}
-
-/* Send sql for chain (k jobs taken off the queue), which becomes the running statement. */
-static void run(struct pgq *q, struct pgq_job *chain, int k, const char *sql, int n,
-                const char *const *params)
-{
-    q->running = chain;
-    q->nrunning = k;
-    if (send_prepared(q, sql, n, params) == 0) {
-        pgq_drop(q, PQerrorMessage(q->pg));
+    r->slot = i < PGQ_MAX_PREPARED ? i : -1;
+    if (r->slot < 0 || i < q->nprepared) {
+        run_send(q);
         return;
     }
-    if (PQflush(q->pg) == 1)
-        uv_poll_start(q->poll, UV_READABLE | UV_WRITABLE, on_poll);
+    r->preparing = true;
+    snprintf(name, sizeof(name), "g%d", i);
+    pglink_sent(q->link, PQsendPrepare(pglink_pg(q->link), name, sql, 0, NULL));
 }
 
 /*
  * Start the queued jobs of the head's batch as one statement when there
- * are two or more. Returns true when it started (or dropped) something.
+ * are two or more. Returns true when it started something.
  */
 static bool batch_start(struct pgq *q)
 {
     struct pgq_job *first = q->head, *last = first;
     const char *const *rows[PGQ_BATCH_MAX];
-    char *arrays[PGQ_MAX_PARAMS];
     int max = first->batch ? first->batch->max : 0, k = 0, n = first->n;
     size_t bytes = 0;
 
@@ -315,53 +267,73 @@ static bool batch_start(struct pgq *q)
         rows[k++] = (const char *const *)j->params;
         last = j;
     }
-    if (k < 2 || db_batch_arrays(rows, k, n, arrays) != 0)
+    if (k < 2 || db_batch_arrays(rows, k, n, q->run.arrays) != 0)
         return false; /* one job, or out of memory: the head runs alone this time */
     q->head = last->next;
     if (q->head == NULL)
         q->tail = NULL;
     last->next = NULL;
-    run(q, first, k, first->batch->many_sql, n, (const char *const *)arrays);
-    for (int i = 0; i < n; i++)
-        free(arrays[i]);
+    run_start(q, first, k, first->batch->many_sql, n);
     return true;
 }
 
-/* Start the next job if the connection is idle. */
+/* Start the next job if the connection is idle; fail them all while it is down. */
 static void pgq_pump(struct pgq *q)
 {
     struct pgq_job *j;
 
-    if (q->running != NULL || q->head == NULL)
+    if (q->head == NULL || q->run.chain != NULL)
         return;
-    if (q->pg == NULL && pgq_connect(q) != 0) {
-        pgq_fail_queued(q);
+    if (pglink_is_down(q->link)) {
+        fail_queued(q);
         return;
     }
-    if (batch_start(q))
+    if (!pglink_is_idle(q->link) || batch_start(q))
         return;
     j = job_pop(q);
-    run(q, j, 1, j->sql ? j->sql : j->batch->sql, j->n, (const char *const *)j->params);
+    run_start(q, j, 1, j->sql ? j->sql : j->batch->sql, j->n);
 }
 
-struct pgq *pgq_new(uv_loop_t *loop, const char *conninfo)
+static const struct pglink_handler handler = {
+    .state = on_state,
+    .done = on_done,
+    .notify = on_notify,
+};
+
+struct pgq *pgq_new(uv_loop_t *loop, const struct pgq_opts *opts)
 {
     struct pgq *q = calloc(1, sizeof(*q));
+    struct pglink_opts lo = {
+        .conninfo = opts->conninfo,
+        .connect_timeout_ms = opts->connect_timeout_ms,
+        .command_timeout_ms = opts->statement_timeout_ms,
+        .name = opts->name,
+    };
+    size_t n;
+
     if (q == NULL)
         return NULL;
-    q->loop = loop;
-    q->conninfo = strdup(conninfo);
-    uv_timer_init(loop, &q->retry);
-    q->retry.data = q;
-    uv_timer_start(&q->retry, on_retry, 1000, 1000);
-    if (pgq_connect(q) != 0)
-        log_warn(NULL, "postgresql is not reachable yet; will retry on demand");
+    q->opts = *opts;
+    n = strlen(db_session_sql) + (opts->listen ? strlen(opts->listen) + 16 : 0) + 1;
+    if ((q->listen_sql = malloc(n)) == NULL) {
+        free(q);
+        return NULL;
+    }
+    /* channel names are ours (static identifiers), never input */
+    snprintf(q->listen_sql, n, "%s%s%s", db_session_sql, opts->listen ? "; LISTEN " : "",
+             opts->listen ? opts->listen : "");
+    lo.setup_sql = q->listen_sql;
+    if ((q->link = pglink_new(loop, &lo, &handler, q)) == NULL) {
+        free(q->listen_sql);
+        free(q);
+        return NULL;
+    }
     return q;
 }
 
-int pgq_is_up(const struct pgq *q)
+bool pgq_is_up(const struct pgq *q)
 {
-    return q->up;
+    return pglink_is_up(q->link);
 }
 
 /* Fill j (sql already set by the caller), append it and start it if idle. */
@@ -414,12 +386,13 @@ int pgq_exec_batched(struct pgq *q, const struct pgq_batch *b, int n, const char
 
 void pgq_free(struct pgq *q)
 {
+    int k;
+
     if (q == NULL)
         return;
-    pgq_fail_queued(q);
-    pgq_drop(q, "shutdown");
-    uv_timer_stop(&q->retry);
-    uv_close((uv_handle_t *)&q->retry, NULL);
-    free(q->conninfo);
-    /* q itself is released by the caller after the loop closed the handles. */
+    fail_chain(q, run_take(q, &k), DB_ERR_DOWN);
+    fail_queued(q);
+    pglink_close(q->link);
+    free(q->listen_sql);
+    free(q);
 }

@@ -1,11 +1,13 @@
 /*
  * pgq.h - PostgreSQL queries on the gateway's event loop.
  *
- * One non-blocking libpq connection driven by a uv_poll; queries wait in a
- * FIFO and run one at a time. Each job's callback receives the result, or
- * NULL with the error's class (DB_ERR_DOWN when the connection was lost or
- * never made), and must not PQclear it. The connection is re-made after a failure, at most once per
- * second; jobs queued meanwhile fail fast rather than wait unboundedly.
+ * One connection (pglink.c: non-blocking connect and set-up, bounded waits,
+ * a reconnect at most once per second) with a FIFO of queries that run one
+ * at a time. Each job's callback receives the result, or NULL with the
+ * error's class (DB_ERR_DOWN when the connection was lost, timed out or is
+ * down), and must not PQclear it. While the connection is down, jobs fail
+ * at once rather than wait; while it is being made, they wait for it
+ * (at most the connect timeout).
  */
 #ifndef GW_PGQ_H
 #define GW_PGQ_H
@@ -13,6 +15,7 @@
 #include "db.h"
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <uv.h>
 
 #define PGQ_MAX_PARAMS 8
@@ -21,7 +24,24 @@ typedef void (*pgq_cb)(PGresult *res, enum db_err err, void *arg);
 
 struct pgq;
 
-struct pgq *pgq_new(uv_loop_t *loop, const char *conninfo);
+struct pgq_opts {
+    const char *conninfo;
+    const char *name; /* for the log */
+    int connect_timeout_ms;
+    int statement_timeout_ms; /* the client side's: the server's statement_timeout plus a margin */
+    /*
+     * LISTEN on channel (NULL: none) on every connection; on_notify gets
+     * each notification, on_up each time a connection is up again (what
+     * was said while it was down is lost: reconcile there).
+     */
+    const char *listen;
+    void (*on_notify)(const char *payload, void *arg);
+    void (*on_up)(void *arg);
+    void *arg;
+};
+
+struct pgq *pgq_new(uv_loop_t *loop, const struct pgq_opts *opts);
+/* Fail every job; the memory goes with the loop's close callbacks. */
 void pgq_free(struct pgq *q);
 
 /*
@@ -53,7 +73,7 @@ struct pgq_batch {
 int pgq_exec_batched(struct pgq *q, const struct pgq_batch *b, int n, const char *const *params,
                      pgq_cb cb, void *arg);
 
-/* True when the database answered last time we tried. */
-int pgq_is_up(const struct pgq *q);
+/* True while the connection is up. */
+bool pgq_is_up(const struct pgq *q);
 
 #endif

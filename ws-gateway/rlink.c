@@ -17,6 +17,7 @@ struct rlink {
     int timeout_ms;
     redisAsyncContext *ac;
     int up, closing;
+    int freeing; /* inside redisAsyncFree(): callbacks must not send on it */
     int pending;
     uint64_t last_activity;
     uint64_t connect_started;
@@ -134,8 +135,17 @@ static void on_watchdog(uv_timer_t *t)
     }
     if (l->ac != NULL && l->up && l->pending > 0 &&
         uv_now(l->loop) - l->last_activity > (uint64_t)l->timeout_ms) {
+        /*
+         * Freed, not disconnected: with replies pending, hiredis 0.14's
+         * redisAsyncDisconnect() only sets a flag and waits for them, so a
+         * hung server (SIGSTOP, partition) kept the link "up" for ever.
+         * redisAsyncFree() answers every pending callback with NULL and
+         * runs on_disconnect, which schedules the new connection.
+         */
         log_warn(NULL, "redis link %s: no reply for %d ms, reconnecting", l->name, l->timeout_ms);
-        redisAsyncDisconnect(l->ac);
+        l->freeing = 1;
+        redisAsyncFree(l->ac);
+        l->freeing = 0;
     }
 }
 
@@ -177,7 +187,7 @@ int rlink_cmd(struct rlink *l, rlink_reply_cb cb, void *arg, int argc, const cha
               const size_t *lens)
 {
     struct rlink_call *c;
-    if (!l->up || l->ac == NULL)
+    if (!l->up || l->ac == NULL || l->freeing)
         return -1;
     c = malloc(sizeof(*c));
     if (c == NULL)
@@ -267,7 +277,7 @@ int rlink_eval(struct rlink *l, struct rds_script *s, int nkeys, int nargs, cons
 {
     struct eval_call *e;
 
-    if (nargs > EVAL_MAX_ARGS || !l->up || (e = calloc(1, sizeof(*e))) == NULL)
+    if (nargs > EVAL_MAX_ARGS || !l->up || l->freeing || (e = calloc(1, sizeof(*e))) == NULL)
         return -1;
     e->l = l;
     e->s = s;

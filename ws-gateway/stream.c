@@ -3,6 +3,7 @@
 #include "events.h"
 #include "fanout.h"
 #include "gw.h"
+#include "reconcile.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -77,8 +78,10 @@ void stream_on_link(int up, void *arg)
 {
     (void)arg;
     reader.inflight = false;
-    if (up && !gw.stopping)
+    if (up && !gw.stopping) {
         xread_issue();
+        reconcile_now(true); /* what was published while the link was down may be gone */
+    }
 }
 
 void stream_start(void)

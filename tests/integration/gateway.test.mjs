@@ -1,69 +1,18 @@
 // The WebSocket gateway through nginx (and directly on each gateway's port),
 // against the two gateways the test stack runs.
-import { test, after, beforeEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
+import { client, convUrl, isMsg } from './wsclient.mjs';
 import { api, user, direct, send, sleep } from './helpers.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
 const STRICT_WS = process.env.CHAT_STRICT_WS_URL || 'ws://127.0.0.1:18093';
 const STACK = process.env.CHAT_STACK;
 const [GW1, GW2] = (process.env.CHAT_GATEWAY_PORTS || '18091,18092').split(',').map(p => `ws://127.0.0.1:${p}`);
-
-// Every socket a test opened; whatever is still open at the end is closed
-// (and named), so a forgotten socket cannot keep the test process alive.
-const sockets = new Set();
-let currentTest = '';
-beforeEach(t => { currentTest = t.name; });
-after(() => {
-  for (const ws of sockets) {
-    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CLOSING) {
-      console.error(`left open by "${ws.testName}": ${ws.url.replace(/token=[^&]+/, 'token=…')}`);
-      ws.terminate();
-    }
-  }
-});
-
-// A client that records every event and lets a test wait for one.
-function client(url, opts) {
-  const ws = new WebSocket(url, opts);
-  sockets.add(ws);
-  ws.testName = currentTest;
-  const events = [];
-  const waiters = [];
-  ws.on('message', d => {
-    const e = JSON.parse(d.toString());
-    events.push(e);
-    for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
-  });
-  const closed = new Promise(resolve => ws.on('close', (code) => resolve(code)));
-  const opened = new Promise((resolve, reject) => {
-    ws.on('open', resolve);
-    ws.on('unexpected-response', (req, res) => {
-    req.destroy(); // ws leaves the socket open for whoever listens here
-    reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
-  });
-    ws.on('error', reject);
-  });
-  opened.catch(() => {});
-  return {
-    ws, events, closed, opened,
-    next(pred, ms = 5000) {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const w = { pred, resolve };
-        waiters.push(w);
-        setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(events).slice(0, 400)}`)), ms);
-      });
-    },
-    send(obj) { ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); },
-    close() { ws.close(); return closed; },
-  };
-}
 
 // Two fresh users in a direct conversation, each with a socket on it (a's on
 // urlA, b's on urlB), once the gateway has subscribed both.
@@ -77,8 +26,6 @@ async function openPair(urlA = WS, urlB = urlA) {
   return { a, b, cid, ca, cb };
 }
 
-const convUrl = (base, cid, token, extra = '') => `${base}/api/v1/ws/conversations/${cid}?token=${token}${extra}`;
-const isMsg = content => e => (e.type === 'message' || e.type === 'offline_message') && e.content === content;
 
 test('bad token is refused with HTTP 401; non-member is closed with 4403', async () => {
   const a = await user(); const b = await user(); const x = await user();

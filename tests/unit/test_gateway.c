@@ -13,6 +13,7 @@
 #include "fanout.h"
 #include "gw.h"
 #include "handshake.h"
+#include "member.h"
 #include "message.h"
 
 #include <stdlib.h>
@@ -186,6 +187,41 @@ static void test_message_frame_spliced_from_text(void **state)
     free(text);
 }
 
+static void test_member_announcements(void **state)
+{
+    char conv[37], user[37];
+    int added = -1;
+    long long seq = 0;
+    (void)state;
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added 12", conv, user,
+                                  &added, &seq),
+                     0);
+    assert_string_equal(conv, CID);
+    assert_string_equal(user, "0191e3a0-0000-7000-8000-0000000000bb");
+    assert_int_equal(added, 1);
+    assert_int_equal(seq, 12);
+    assert_int_equal(
+        member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed", conv, user, &added, &seq),
+        0);
+    assert_int_equal(added, 0);
+    assert_int_equal(seq, -1);
+    /* anything else is refused, never half-applied */
+    assert_int_equal(
+        member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added", conv, user, &added, &seq),
+        -1);
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed 3", conv, user,
+                                  &added, &seq),
+                     -1);
+    assert_int_equal(member_parse(CID " not-a-uuid added 1", conv, user, &added, &seq), -1);
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb joined 1", conv, user,
+                                  &added, &seq),
+                     -1);
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added 1 x", conv, user,
+                                  &added, &seq),
+                     -1);
+    assert_int_equal(member_parse("", conv, user, &added, &seq), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_queue_stall_rule),
         cmocka_unit_test(test_queue_keeps_order_below_the_hard_bound),
         cmocka_unit_test(test_message_frame_spliced_from_text),
+        cmocka_unit_test(test_member_announcements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,101 @@
+// Nothing acknowledged is lost: a committed message reaches the open sockets
+// of its members even when its publication never happened (Redis down, its
+// publisher killed after COMMIT), with no later message needed; membership
+// changes take effect while Redis is down. Each of these failed before the
+// gateways reconciled with PostgreSQL and listened for membership changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execSync, execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { api, user, direct, send, sleep } from './helpers.mjs';
+import { client, convUrl, allUrl, isMsg } from './wsclient.mjs';
+
+const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
+const STACK = process.env.CHAT_STACK;
+const psql = sql => execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+  { encoding: 'utf8' }).trim();
+
+// Run fn with Redis stopped; Redis is started again whatever happens.
+async function withoutRedis(fn) {
+  execSync(`${STACK} redis-stop`);
+  try {
+    return await fn();
+  } finally {
+    execSync(`${STACK} redis-start`);
+  }
+}
+
+test('a message sent over REST while Redis is down reaches the open socket, with no later message', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const cb = client(convUrl(WS, cid, b.token));
+  await cb.opened;
+  await sleep(200);
+  await withoutRedis(async () => {
+    const r = await send(cid, a, 'sent while redis is down');
+    assert.equal(r.status, 201); // PostgreSQL is the record
+  });
+  const m = await cb.next(isMsg('sent while redis is down'), 6000);
+  assert.equal(m.seq, 1);
+  await sleep(1500); // a second round must not deliver it again
+  assert.equal(cb.events.filter(isMsg('sent while redis is down')).length, 1);
+  await cb.close();
+});
+
+test('a message whose publisher died after COMMIT still reaches every open socket once', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const cb = client(convUrl(WS, cid, b.token));
+  const all = client(allUrl(WS, b.token));
+  await Promise.all([cb.opened, all.opened]);
+  await sleep(300);
+  // What chat-api commits for a send, without the publication that would follow it.
+  psql(`WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = '${cid}' RETURNING last_seq)
+        INSERT INTO messages (id, conversation_id, seq, sender_id, content)
+        SELECT '${randomUUID()}', '${cid}', last_seq, '${a.id}', 'committed, never published' FROM bump`);
+  await cb.next(isMsg('committed, never published'), 6000);
+  await all.next(isMsg('committed, never published'), 6000);
+  // The stream still works after it, in order.
+  await send(cid, a, 'next');
+  const next = await cb.next(isMsg('next'));
+  assert.equal(next.seq, 2);
+  assert.deepEqual(cb.events.filter(e => e.type === 'message').map(e => e.seq), [1, 2]);
+  await Promise.all([cb.close(), all.close()]);
+});
+
+test('removing a member while Redis is down closes their room socket and stops their other one', async () => {
+  const a = await user(); const b = await user();
+  const room = (await api('POST', '/chat/rooms', { name: 'durable removal', member_ids: [b.id] }, a.token)).json;
+  const onRoom = client(convUrl(WS, room.id, b.token));
+  const all = client(allUrl(WS, b.token));
+  await Promise.all([onRoom.opened, all.opened]);
+  await sleep(300);
+  await withoutRedis(async () => {
+    const r = await api('DELETE', `/chat/rooms/${room.id}/members/${b.id}`, null, a.token);
+    assert.equal(r.status, 204);
+    const code = await Promise.race([onRoom.closed, sleep(4000).then(() => 'still open')]);
+    assert.equal(code, 4403);
+  });
+  await sleep(500);
+  await api('POST', '/chat/messages', { room_id: room.id, content: 'after the removal' }, a.token);
+  await sleep(2500); // two reconcile rounds
+  assert.equal(all.events.filter(isMsg('after the removal')).length, 0);
+  await all.close();
+});
+
+test('a member added while Redis is down starts receiving on their all-conversations socket', async () => {
+  const a = await user(); const b = await user();
+  const room = (await api('POST', '/chat/rooms', { name: 'durable add', member_ids: [] }, a.token)).json;
+  const all = client(allUrl(WS, b.token));
+  await all.opened;
+  await sleep(300);
+  await withoutRedis(async () => {
+    const r = await api('POST', `/chat/rooms/${room.id}/members/${b.id}`, {}, a.token);
+    assert.equal(r.status, 201);
+    await sleep(500);
+    await api('POST', '/chat/messages', { room_id: room.id, content: 'welcome while redis is down' }, a.token);
+    const m = await all.next(isMsg('welcome while redis is down'), 6000);
+    assert.equal(m.conversation_id, room.id);
+  });
+  await all.close();
+});

@@ -1,0 +1,27 @@
+/*
+ * member.h - membership changes applied to local sockets: a member added
+ * to a conversation starts receiving it on their all-conversations
+ * sockets; one removed stops (a per-conversation socket is closed with
+ * 4403). PostgreSQL announces each change at its commit (LISTEN on
+ * GW_MEMBER_CHANNEL, see sql/002_member_notify.sql); every announcement is
+ * checked against the table before it is applied, and when the listener
+ * reconnects (announcements made meanwhile are lost) every local socket's
+ * memberships are checked again.
+ */
+#ifndef GW_MEMBER_H
+#define GW_MEMBER_H
+
+/* gw_hooks.member_change: one announcement "<conversation> <user> added <seq>|removed". */
+void member_changed(const char *payload, void *arg);
+
+/* gw_hooks.member_link_up: the listener is (back) up. */
+void member_link_up(void *arg);
+
+/*
+ * Parse an announcement: 0 with the ids (NUL-terminated), *added and *seq
+ * (-1 when none), or -1 for any other text. Pure; for the unit tests.
+ */
+int member_parse(const char *payload, char conv_id[37], char user_id[37], int *added,
+                 long long *seq);
+
+#endif
