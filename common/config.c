@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,21 +320,171 @@ int cfg_parse_redis_url(const char *url, struct chat_config *cfg)
     return cfg->redis_host ? 0 : -1;
 }
 
-static int read_urls(struct reader *r, struct chat_config *cfg)
+/* ---- the effective PostgreSQL conninfo ---- */
+
+/* libpq's keepalives: an idle peer that vanished is noticed in about 10 + 3 * 3 s. */
+#define PG_KEEPALIVES_IDLE_SECS 10
+#define PG_KEEPALIVES_INTERVAL_SECS 3
+#define PG_KEEPALIVES_COUNT 3
+/* Sent data unacknowledged this long beyond the statement timeout: the peer is gone. */
+#define PG_TCP_USER_TIMEOUT_EXTRA_MS 2000
+
+struct conninfo_buf {
+    char *s;
+    size_t len, cap;
+    bool failed;
+};
+
+static void buf_add(struct conninfo_buf *b, const char *text, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (s == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, text, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+/* Append " key='value'" with libpq's quoting (backslash before ' and \). */
+static void buf_add_pair(struct conninfo_buf *b, const char *key, const char *val)
+{
+    if (b->len > 0)
+        buf_add(b, " ", 1);
+    buf_add(b, key, strlen(key));
+    buf_add(b, "='", 2);
+    for (const char *v = val; *v != '\0'; v++) {
+        if (*v == '\'' || *v == '\\')
+            buf_add(b, "\\", 1);
+        buf_add(b, v, 1);
+    }
+    buf_add(b, "'", 1);
+}
+
+static const char *opt_value(const PQconninfoOption *opts, const char *key)
+{
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, key) == 0)
+            return o->val;
+    return NULL;
+}
+
+/* Our setting for key, when the user's conninfo does not set it. */
+static void buf_add_default(struct conninfo_buf *b, const PQconninfoOption *opts, const char *key,
+                            long val)
+{
+    char num[32];
+    const char *have = opt_value(opts, key);
+
+    if (have != NULL && have[0] != '\0')
+        return;
+    snprintf(num, sizeof(num), "%ld", val);
+    buf_add_pair(b, key, num);
+}
+
+/* options: the user's, plus -c statement_timeout unless they set one. */
+static void buf_add_options(struct conninfo_buf *b, const PQconninfoOption *opts, int timeout_ms)
+{
+    const char *have = opt_value(opts, "options");
+    char *merged = NULL;
+
+    if (have != NULL && strstr(have, "statement_timeout") != NULL) {
+        buf_add_pair(b, "options", have);
+        return;
+    }
+    if (asprintf(&merged, "%s%s-c statement_timeout=%d", have ? have : "",
+                 have && have[0] ? " " : "", timeout_ms) < 0) {
+        b->failed = true;
+        return;
+    }
+    buf_add_pair(b, "options", merged);
+    free(merged);
+}
+
+char *cfg_pg_effective(const char *conninfo, const struct chat_config *cfg)
+{
+    struct conninfo_buf b = {NULL, 0, 0, false};
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+
+    if (opts == NULL)
+        return NULL;
+    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (o->val != NULL && strcmp(o->keyword, "options") != 0)
+            buf_add_pair(&b, o->keyword, o->val);
+    buf_add_default(&b, opts, "connect_timeout", cfg->db_connect_timeout_secs);
+    buf_add_default(&b, opts, "keepalives", 1);
+    buf_add_default(&b, opts, "keepalives_idle", PG_KEEPALIVES_IDLE_SECS);
+    buf_add_default(&b, opts, "keepalives_interval", PG_KEEPALIVES_INTERVAL_SECS);
+    buf_add_default(&b, opts, "keepalives_count", PG_KEEPALIVES_COUNT);
+    buf_add_default(&b, opts, "tcp_user_timeout",
+                    (long)cfg->db_statement_timeout_ms + PG_TCP_USER_TIMEOUT_EXTRA_MS);
+    buf_add_options(&b, opts, cfg->db_statement_timeout_ms);
+    PQconninfoFree(opts);
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/*
+ * DATABASE_URL as libpq reads it: one of our URL schemes made a libpq URI,
+ * or a libpq key=value string ("host=/run/pg dbname=chat"). NULL otherwise.
+ */
+static char *pg_conninfo_of(const char *url)
+{
+    PQconninfoOption *opts;
+
+    if (strstr(url, "://") != NULL)
+        return cfg_pg_conninfo(url);
+    if ((opts = PQconninfoParse(url, NULL)) == NULL)
+        return NULL;
+    PQconninfoFree(opts);
+    return strdup(url);
+}
+
+/* DATABASE_URL and the DB_* settings, then the conninfo made of them. */
+static int read_database(struct reader *r, struct chat_config *cfg)
 {
     const char *db = r->get("DATABASE_URL", r->ud);
-    const char *rd = r->get("REDIS_URL", r->ud);
-    const char *pw = r->get("REDIS_PASSWORD", r->ud);
+    char *base;
 
     if (db == NULL || db[0] == '\0') {
         snprintf(r->err, r->errlen, "DATABASE_URL is required (postgresql://user@host/db)");
         return -1;
     }
-    cfg->database_url = cfg_pg_conninfo(db);
+    /* libpq treats a connect_timeout of 1 as 2: reject what would not hold. */
+    if (read_bool(r, "DB_ECHO", false, &cfg->db_echo) ||
+        read_int(r, "DB_POOL_SIZE", 5, 1, 1000, &cfg->db_pool_size) ||
+        read_int(r, "DB_MAX_OVERFLOW", 10, 0, 1000, &cfg->db_max_overflow) ||
+        read_int(r, "DB_CONNECT_TIMEOUT_SECS", 2, 2, 600, &cfg->db_connect_timeout_secs) ||
+        read_int(r, "DB_STATEMENT_TIMEOUT_MS", 5000, 100, 3600000, &cfg->db_statement_timeout_ms) ||
+        read_int(r, "DB_POOL_WAIT_MS", 1000, 0, 600000, &cfg->db_pool_wait_ms))
+        return -1;
+    base = pg_conninfo_of(db);
+    cfg->database_url = base ? cfg_pg_effective(base, cfg) : NULL;
+    free(base);
     if (cfg->database_url == NULL) {
-        snprintf(r->err, r->errlen, "DATABASE_URL is malformed: expected postgresql://...");
+        snprintf(r->err, r->errlen,
+                 "DATABASE_URL is malformed: expected postgresql://... or key=value pairs");
         return -1;
     }
+    return 0;
+}
+
+static int read_redis(struct reader *r, struct chat_config *cfg)
+{
+    const char *rd = r->get("REDIS_URL", r->ud);
+    const char *pw = r->get("REDIS_PASSWORD", r->ud);
+
     if (pw != NULL && pw[0] != '\0')
         cfg->redis_password = strdup(pw);
     if (cfg_parse_redis_url(rd != NULL && rd[0] != '\0' ? rd : "redis://localhost:6379/0", cfg) !=
@@ -342,7 +493,7 @@ static int read_urls(struct reader *r, struct chat_config *cfg)
                  "REDIS_URL is malformed: expected redis://[:password@]host[:port][/db]");
         return -1;
     }
-    return 0;
+    return read_int(r, "REDIS_TIMEOUT_MS", 1000, 10, 600000, &cfg->redis_timeout_ms);
 }
 
 static int read_secret(struct reader *r, struct chat_config *cfg)
@@ -436,11 +587,8 @@ int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *er
     memset(cfg, 0, sizeof(*cfg));
     gethostname(host, sizeof(host) - 1);
     if (read_str(&r, "APP_NAME", "Chat API", &cfg->app_name) ||
-        read_bool(&r, "DEBUG", false, &cfg->debug) || read_prefix(&r, cfg) || read_urls(&r, cfg) ||
-        read_bool(&r, "DB_ECHO", false, &cfg->db_echo) ||
-        read_int(&r, "DB_POOL_SIZE", 5, 1, 1000, &cfg->db_pool_size) ||
-        read_int(&r, "DB_MAX_OVERFLOW", 10, 0, 1000, &cfg->db_max_overflow) ||
-        read_secret(&r, cfg) ||
+        read_bool(&r, "DEBUG", false, &cfg->debug) || read_prefix(&r, cfg) ||
+        read_database(&r, cfg) || read_redis(&r, cfg) || read_secret(&r, cfg) ||
         read_int(&r, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 1, 525600, &cfg->access_token_minutes) ||
         read_int(&r, "REFRESH_TOKEN_EXPIRE_DAYS", 7, 1, 3650, &cfg->refresh_token_days) ||
         read_origins(&r, cfg) ||

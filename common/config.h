@@ -22,16 +22,20 @@ struct chat_config {
     bool debug;
     char *api_prefix; /* "/api/v1": starts with "/", no trailing "/", at most CFG_PREFIX_MAX */
 
-    char *database_url; /* libpq conninfo (URL normalised for libpq) */
+    char *database_url; /* effective libpq conninfo: DATABASE_URL plus our timeouts (key=value) */
     bool db_echo;
     int db_pool_size;
     int db_max_overflow;
+    int db_connect_timeout_secs; /* libpq connect_timeout; also our bound on a connect */
+    int db_statement_timeout_ms; /* server statement_timeout; our wait is this plus a margin */
+    int db_pool_wait_ms;         /* chat-api: longest wait for a free backend before a 503 */
 
     char *redis_host;
     int redis_port;
     char *redis_socket; /* unix socket path or NULL */
     int redis_db;
     char *redis_password; /* NULL if none */
+    int redis_timeout_ms; /* bound on a connect and on each command */
 
     char *secret_key;
     size_t secret_len;
@@ -97,6 +101,16 @@ bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin);
  * into a libpq URI. Returns a malloc'ed string or NULL if malformed.
  */
 char *cfg_pg_conninfo(const char *url);
+
+/*
+ * The conninfo both binaries connect with: conninfo (a libpq URI or
+ * key=value string) rewritten as key=value, plus, unless it sets them
+ * already, connect_timeout, TCP keepalives, tcp_user_timeout and
+ * options=-c statement_timeout (appended to any options it has) from cfg's
+ * db_* fields. Returns a malloc'ed string, or NULL when conninfo does not
+ * parse (or out of memory).
+ */
+char *cfg_pg_effective(const char *conninfo, const struct chat_config *cfg);
 
 /* Parse redis://[:password@]host[:port][/db] or unix:///path?db=N. */
 int cfg_parse_redis_url(const char *url, struct chat_config *cfg);

@@ -2,6 +2,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,14 +11,22 @@
 
 /* A refused connect costs microseconds: retry soon, but not on every call. */
 #define DB_RETRY_MS 100
+/*
+ * A server that let a connect or a statement time out is likely hung: while
+ * it stays so, each backend tries it once a second (each try holds the
+ * request for a whole timeout) and answers 503 at once in between.
+ */
+#define DB_HUNG_RETRY_MS 1000
 
 static atomic_int next_slot = 1;
 
-int db_init(struct db_conn *c, const char *conninfo, bool echo)
+int db_init(struct db_conn *c, const struct chat_config *cfg)
 {
     memset(c, 0, sizeof(*c));
-    c->conninfo = strdup(conninfo);
-    c->echo = echo;
+    c->conninfo = strdup(cfg->database_url);
+    c->echo = cfg->db_echo;
+    c->connect_ms = cfg->db_connect_timeout_secs * 1000;
+    c->wait_ms = cfg->db_statement_timeout_ms + DB_WAIT_MARGIN_MS;
     return c->conninfo != NULL ? 0 : -1;
 }
 
@@ -45,6 +54,98 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t earlier(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Poll pg's socket for events until deadline: 1 ready, 0 timed out, -1 error. */
+static int wait_socket(PGconn *pg, short events, int64_t deadline)
+{
+    struct pollfd pfd = {.fd = PQsocket(pg), .events = events};
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        int n;
+        if (left <= 0)
+            return 0;
+        n = poll(&pfd, 1, (int)left);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+enum wait_rc { WAIT_DONE, WAIT_TIMEOUT, WAIT_BROKEN };
+
+static enum wait_rc wait_rc_of(int polled)
+{
+    return polled == 0 ? WAIT_TIMEOUT : WAIT_BROKEN;
+}
+
+/*
+ * Send what libpq has queued (the connection is non-blocking, so a large
+ * batch does not block on a full socket) and read until a whole result is
+ * in, or deadline passes.
+ */
+static enum wait_rc wait_result(PGconn *pg, int64_t deadline)
+{
+    int f, w;
+
+    while ((f = PQflush(pg)) == 1) {
+        if ((w = wait_socket(pg, POLLIN | POLLOUT, deadline)) <= 0)
+            return wait_rc_of(w);
+        if (PQconsumeInput(pg) == 0)
+            return WAIT_BROKEN;
+    }
+    if (f < 0)
+        return WAIT_BROKEN;
+    while (PQisBusy(pg)) {
+        if ((w = wait_socket(pg, POLLIN, deadline)) <= 0)
+            return wait_rc_of(w);
+        if (PQconsumeInput(pg) == 0)
+            return WAIT_BROKEN;
+    }
+    return WAIT_DONE;
+}
+
+/*
+ * The last result of what was sent on c (one statement: its only one), or
+ * NULL when the connection broke or, *timed_out, deadline passed.
+ */
+static PGresult *db_collect(struct db_conn *c, int64_t deadline, bool *timed_out)
+{
+    PGresult *last = NULL, *r;
+    enum wait_rc w;
+
+    while ((w = wait_result(c->pg, deadline)) == WAIT_DONE && (r = PQgetResult(c->pg)) != NULL) {
+        PQclear(last);
+        last = r;
+    }
+    *timed_out = w == WAIT_TIMEOUT;
+    if (w != WAIT_DONE) {
+        PQclear(last);
+        last = NULL;
+    }
+    return last;
+}
+
+/*
+ * The server did not answer in time. The statement may or may not have
+ * run (and committed): the connection is dropped, as for a broken one, and
+ * the caller never retries it.
+ */
+static enum db_err db_timed_out(struct db_conn *c, const char *what)
+{
+    snprintf(c->last_error, sizeof(c->last_error), "no answer in time");
+    log_emit(LOG_WARN, NULL, json_pack("{s:s}", "statement", what),
+             "postgresql did not answer in time; connection dropped");
+    db_drop(c);
+    c->retry_after = now_ms() + DB_HUNG_RETRY_MS;
+    return DB_ERR_DOWN;
+}
+
 /*
  * Every statement is a lookup by key on an index, so the generic plan is
  * the custom plan; with the default mode the server kept re-planning the
@@ -53,16 +154,42 @@ static int64_t now_ms(void)
  */
 const char db_session_sql[] = "SET plan_cache_mode = force_generic_plan";
 
-void db_session_setup(PGconn *pg)
+
+enum connect_rc { CONNECT_OK, CONNECT_FAILED, CONNECT_TIMEOUT };
+
+/*
+ * Connect without blocking past deadline: libpq's connect_timeout applies
+ * only to its blocking connect, so PQconnectPoll is driven here. Then the
+ * session settings (db_session_sql), best effort but within deadline.
+ */
+static enum connect_rc db_connect(struct db_conn *c, int64_t deadline)
 {
-    /* Best effort: a server without the setting still works. */
-    PGresult *r = PQexec(pg, db_session_sql);
-    PQclear(r);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    bool timed_out = false;
+
+    c->pg = PQconnectStart(c->conninfo);
+    if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
+        return CONNECT_FAILED;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        int w = wait_socket(c->pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        if (w <= 0)
+            return w == 0 ? CONNECT_TIMEOUT : CONNECT_FAILED;
+        st = PQconnectPoll(c->pg);
+    }
+    if (st == PGRES_POLLING_FAILED || PQsetnonblocking(c->pg, 1) != 0 ||
+        PQsendQuery(c->pg, db_session_sql) == 0)
+        return CONNECT_FAILED;
+    PQclear(db_collect(c, deadline, &timed_out));
+    if (timed_out)
+        return CONNECT_TIMEOUT;
+    return PQstatus(c->pg) == CONNECTION_OK ? CONNECT_OK : CONNECT_FAILED;
 }
 
-int db_ensure(struct db_conn *c)
+/* Connect if needed, giving up at deadline. Returns 0 when connected. */
+static int db_ensure_by(struct db_conn *c, int64_t deadline)
 {
     int64_t now = now_ms();
+    enum connect_rc rc;
 
     /*
      * An idle connection whose server restarted still says CONNECTION_OK.
@@ -82,17 +209,22 @@ int db_ensure(struct db_conn *c)
     db_drop(c);
     if (now < c->retry_after)
         return -1;
-    c->pg = PQconnectdb(c->conninfo);
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        snprintf(c->last_error, sizeof(c->last_error), "%s", PQerrorMessage(c->pg));
+    rc = db_connect(c, deadline);
+    if (rc != CONNECT_OK) {
+        snprintf(c->last_error, sizeof(c->last_error), "%s",
+                 rc == CONNECT_TIMEOUT ? "connect timed out" : PQerrorMessage(c->pg));
         log_warn(NULL, "postgresql connect failed: %s", c->last_error);
         db_drop(c);
-        c->retry_after = now + DB_RETRY_MS;
+        c->retry_after = now_ms() + (rc == CONNECT_TIMEOUT ? DB_HUNG_RETRY_MS : DB_RETRY_MS);
         return -1;
     }
     c->retry_after = 0;
-    db_session_setup(c->pg);
     return 0;
+}
+
+int db_ensure(struct db_conn *c)
+{
+    return db_ensure_by(c, now_ms() + c->connect_ms);
 }
 
 enum db_err db_err_from_sqlstate(const char *s)
@@ -205,7 +337,26 @@ static int stmt_slot(struct db_stmt *st)
     return s;
 }
 
-static int stmt_prepare(struct db_conn *c, struct db_stmt *st, enum db_err *err)
+/*
+ * The answer to what was just sent (sent: the PQsend* call's return) by
+ * deadline: a result (caller PQclear()s) with *err = DB_OK, or NULL.
+ */
+static PGresult *db_await(struct db_conn *c, int sent, int64_t deadline, const char *what,
+                          enum db_err *err)
+{
+    bool timed_out = false;
+    PGresult *r = sent ? db_collect(c, deadline, &timed_out) : NULL;
+    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    *err = DB_OK;
+    if (timed_out)
+        *err = db_timed_out(c, what);
+    else if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK)
+        *err = db_fail(c, r, what);
+    return *err == DB_OK ? r : NULL;
+}
+
+static int stmt_prepare(struct db_conn *c, struct db_stmt *st, int64_t deadline, enum db_err *err)
 {
     int slot = stmt_slot(st);
     PGresult *r;
@@ -217,51 +368,61 @@ static int stmt_prepare(struct db_conn *c, struct db_stmt *st, enum db_err *err)
     }
     if (c->prepared[slot / 64] & (1ull << (slot % 64)))
         return 0;
-    r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
-    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        *err = db_fail(c, r, st->name);
+    r = db_await(c, PQsendPrepare(c->pg, st->name, st->sql, 0, NULL), deadline, st->name, err);
+    if (r == NULL)
         return -1;
-    }
     PQclear(r);
     c->prepared[slot / 64] |= 1ull << (slot % 64);
     return 0;
 }
 
+/* Prepare st if needed and run it, on a connected c, all by deadline. */
+static PGresult *db_exec_by(struct db_conn *c, struct db_stmt *st, int nparams,
+                            const char *const *params, int64_t deadline, enum db_err *err)
+{
+    int sent;
+
+    if (stmt_prepare(c, st, deadline, err) != 0)
+        return NULL;
+    if (c->echo)
+        log_debug(NULL, "sql %s", st->name);
+    sent = PQsendQueryPrepared(c->pg, st->name, nparams, params, NULL, NULL, 0);
+    return db_await(c, sent, deadline, st->name, err);
+}
+
 PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
                   enum db_err *err)
 {
-    PGresult *r;
-    ExecStatusType s;
-
     *err = DB_OK;
     if (db_ensure(c) != 0) {
         *err = DB_ERR_DOWN;
         return NULL;
     }
-    if (stmt_prepare(c, st, err) != 0)
-        return NULL;
-    if (c->echo)
-        log_debug(NULL, "sql %s", st->name);
-    r = PQexecPrepared(c->pg, st->name, nparams, params, NULL, NULL, 0);
-    s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-        *err = db_fail(c, r, st->name);
-        return NULL;
-    }
-    return r;
+    return db_exec_by(c, st, nparams, params, now_ms() + c->wait_ms, err);
+}
+
+bool db_ping(struct db_conn *c, struct db_stmt *st, int budget_ms)
+{
+    int64_t deadline = now_ms() + budget_ms;
+    enum db_err err = DB_ERR_DOWN;
+    PGresult *r = NULL;
+
+    if (db_ensure_by(c, earlier(deadline, now_ms() + c->connect_ms)) == 0)
+        r = db_exec_by(c, st, 0, NULL, deadline, &err);
+    PQclear(r);
+    return err == DB_OK;
 }
 
 enum db_err db_simple(struct db_conn *c, const char *sql)
 {
+    enum db_err err;
     PGresult *r;
 
     if (db_ensure(c) != 0)
         return DB_ERR_DOWN;
-    r = PQexec(c->pg, sql);
-    if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-        return db_fail(c, r, sql);
+    r = db_await(c, PQsendQuery(c->pg, sql), now_ms() + c->wait_ms, sql, &err);
     PQclear(r);
-    return DB_OK;
+    return err;
 }
 
 const char *db_get(const PGresult *r, int row, int col)

@@ -10,9 +10,18 @@
  * noticed, reported as DB_ERR_DOWN (the caller answers 503), and re-opened
  * on the next call. A statement is never retried after it was sent: we
  * cannot know whether it committed.
+ *
+ * Every wait is bounded on our side, not only by the server's
+ * statement_timeout (a stopped or partitioned server never answers, and
+ * tcp_user_timeout does not apply to unix sockets): a connect by
+ * DB_CONNECT_TIMEOUT_SECS, a statement by DB_STATEMENT_TIMEOUT_MS plus
+ * DB_WAIT_MARGIN_MS. On expiry the connection is dropped and the call
+ * reports DB_ERR_DOWN; reconnects then wait DB_HUNG_RETRY_MS.
  */
 #ifndef CHAT_DB_H
 #define CHAT_DB_H
+
+#include "config.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -20,6 +29,8 @@
 #include <time.h>
 
 #define DB_MAX_STMTS 256
+/* Past the server's statement_timeout, time for its cancel to reach us. */
+#define DB_WAIT_MARGIN_MS 500
 
 enum db_err {
     DB_OK = 0,
@@ -41,21 +52,36 @@ struct db_conn {
     PGconn *pg;
     char *conninfo;
     bool echo;
+    int connect_ms;      /* bound on a connect, session set-up included */
+    int wait_ms;         /* bound on one db_exec/db_simple once connected */
     int64_t retry_after; /* monotonic ms; throttles reconnects while the DB is down */
     uint64_t prepared[DB_MAX_STMTS / 64];
     char last_error[256];
 };
 
-/* Remember conninfo; the connection is made on first use. Returns 0/-1. */
-int db_init(struct db_conn *c, const char *conninfo, bool echo);
+/*
+ * Remember cfg's conninfo, echo flag and timeouts (cfg is not kept); the
+ * connection is made on first use. Returns 0/-1.
+ */
+int db_init(struct db_conn *c, const struct chat_config *cfg);
 void db_close(struct db_conn *c);
 
 /* Connect if needed. Returns 0 when a usable connection exists. */
 int db_ensure(struct db_conn *c);
 
-/* Session settings every connection of ours gets (chat-api and gateway). */
+/*
+ * Session settings every connection of ours gets (chat-api and gateway):
+ * db.c's connects send them within their deadline, the gateway's pglink.c
+ * as its set-up.
+ */
 extern const char db_session_sql[];
-void db_session_setup(PGconn *pg);
+
+/*
+ * /health's probe: connect if needed and run st, all within budget_ms
+ * (shorter than the usual bounds, so a hung server is reported quickly).
+ * True when st ran.
+ */
+bool db_ping(struct db_conn *c, struct db_stmt *st, int budget_ms);
 
 /*
  * Run a prepared statement with text parameters (NULL = SQL NULL). Returns

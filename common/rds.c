@@ -2,6 +2,7 @@
 #include "rds.h"
 #include "log.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -10,8 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#define RDS_CONNECT_TIMEOUT_MS 500
-#define RDS_COMMAND_TIMEOUT_MS 2000
+/*
+ * A command that timed out means a hung Redis (a refused connect is
+ * instant): each backend tries it again once a second, not on every call,
+ * so requests are not each held for a whole timeout.
+ */
+#define RDS_HUNG_RETRY_MS 1000
 
 int64_t rds_now_ms(void)
 {
@@ -33,14 +38,32 @@ void rds_close(struct rds_conn *c)
     c->ctx = NULL;
 }
 
+static struct timeval timeval_of_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/*
+ * hiredis 0.14 reports a socket timeout (SO_RCVTIMEO/SO_SNDTIMEO) as an I/O
+ * error with errno EAGAIN; call right after the failed command.
+ */
+static bool rds_timed_out(const struct rds_conn *c)
+{
+    return c->ctx != NULL && c->ctx->err == REDIS_ERR_IO &&
+           (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void rds_drop(struct rds_conn *c, const char *why)
 {
+    bool hung = rds_timed_out(c);
+
     if (c->ctx != NULL) {
         log_warn(NULL, "redis connection lost: %s", why);
         redisFree(c->ctx);
     }
     c->ctx = NULL;
-    c->retry_at_ms = rds_now_ms() + RDS_RETRY_MS;
+    c->retry_at_ms = rds_now_ms() + (hung ? RDS_HUNG_RETRY_MS : RDS_RETRY_MS);
 }
 
 /* AUTH and SELECT on a fresh connection. Returns 0 or -1. */
@@ -69,10 +92,19 @@ static int rds_handshake(struct rds_conn *c)
     return 0;
 }
 
-int rds_ensure(struct rds_conn *c)
+static redisReply *rds_checked(struct rds_conn *c, void *reply)
 {
-    struct timeval ct = {0, RDS_CONNECT_TIMEOUT_MS * 1000};
-    struct timeval cmd = {RDS_COMMAND_TIMEOUT_MS / 1000, (RDS_COMMAND_TIMEOUT_MS % 1000) * 1000};
+    if (reply == NULL) {
+        rds_drop(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+        return NULL;
+    }
+    return reply;
+}
+
+/* Connect if needed, each step (connect, AUTH, SELECT) bounded by ms. */
+static int rds_ensure_within(struct rds_conn *c, int ms)
+{
+    struct timeval tv = timeval_of_ms(ms);
 
     if (c->ctx != NULL && c->ctx->err == 0) {
         /*
@@ -92,9 +124,9 @@ int rds_ensure(struct rds_conn *c)
     if (rds_now_ms() < c->retry_at_ms)
         return -1;
     if (c->cfg->redis_socket != NULL)
-        c->ctx = redisConnectUnixWithTimeout(c->cfg->redis_socket, ct);
+        c->ctx = redisConnectUnixWithTimeout(c->cfg->redis_socket, tv);
     else
-        c->ctx = redisConnectWithTimeout(c->cfg->redis_host, c->cfg->redis_port, ct);
+        c->ctx = redisConnectWithTimeout(c->cfg->redis_host, c->cfg->redis_port, tv);
     if (c->ctx == NULL || c->ctx->err != 0) {
         if (c->ctx != NULL)
             redisFree(c->ctx);
@@ -102,20 +134,35 @@ int rds_ensure(struct rds_conn *c)
         c->retry_at_ms = rds_now_ms() + RDS_RETRY_MS;
         return -1;
     }
-    if (redisSetTimeout(c->ctx, cmd) != REDIS_OK || rds_handshake(c) != 0) {
+    if (redisSetTimeout(c->ctx, tv) != REDIS_OK || rds_handshake(c) != 0) {
         rds_drop(c, "handshake failed");
         return -1;
     }
     return 0;
 }
 
-static redisReply *rds_checked(struct rds_conn *c, void *reply)
+int rds_ensure(struct rds_conn *c)
 {
-    if (reply == NULL) {
-        rds_drop(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
-        return NULL;
+    return rds_ensure_within(c, c->cfg->redis_timeout_ms);
+}
+
+bool rds_ping(struct rds_conn *c, int budget_ms)
+{
+    redisReply *r = NULL;
+    bool ok;
+
+    /* The command timeout is per context: shortened for this PING only. */
+    if (rds_ensure_within(c, budget_ms) == 0 &&
+        redisSetTimeout(c->ctx, timeval_of_ms(budget_ms)) == REDIS_OK) {
+        r = rds_checked(c, redisCommand(c->ctx, "PING"));
+        if (c->ctx != NULL &&
+            redisSetTimeout(c->ctx, timeval_of_ms(c->cfg->redis_timeout_ms)) != REDIS_OK)
+            rds_drop(c, "cannot restore the command timeout");
     }
-    return reply;
+    ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
 }
 
 redisReply *rds_cmd(struct rds_conn *c, const char *fmt, ...)

@@ -1,12 +1,13 @@
 /*
  * rds.h - one synchronous Redis connection (hiredis) with timeouts.
  *
- * hiredis 0.14 has no timeouts unless asked: every connection here sets a
- * connect and a command timeout so a hung Redis cannot hang a worker. On
- * any I/O error the context is freed (a hiredis context cannot be reused
- * after an error) and the next call reconnects, at most once per
- * RDS_RETRY_MS while Redis stays down. Callers treat NULL replies as
- * "Redis unavailable": Redis is cache and fan-out, never the record.
+ * hiredis 0.14 has no timeouts unless asked: every connection here bounds
+ * its connect and each command by REDIS_TIMEOUT_MS, so a hung Redis cannot
+ * hang a worker. On any I/O error, a timeout included, the context is
+ * freed (a hiredis context cannot be reused after an error) and the next
+ * call reconnects, at most once per RDS_RETRY_MS while Redis stays down
+ * (once a second after a timeout: a hung Redis would hold every call). Callers treat NULL replies
+ * as "Redis unavailable": Redis is cache and fan-out, never the record.
  */
 #ifndef CHAT_RDS_H
 #define CHAT_RDS_H
@@ -14,6 +15,7 @@
 #include "config.h"
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define RDS_RETRY_MS 250
@@ -29,6 +31,9 @@ void rds_close(struct rds_conn *c);
 
 /* Connect (AUTH, SELECT) if needed. Returns 0 when connected. */
 int rds_ensure(struct rds_conn *c);
+
+/* /health's probe: PING, connect included, each step within budget_ms. */
+bool rds_ping(struct rds_conn *c, int budget_ms);
 
 /*
  * Run one command. Returns the reply (caller freeReplyObject()s) or NULL

@@ -73,7 +73,8 @@ static bool request_id_ok(const char *s)
     return true;
 }
 
-void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct backend *be)
+void http_req_begin(struct http_req *req, FCGX_Request *fcgi, const struct chat_config *cfg,
+                    struct backend *be)
 {
     const char *uri, *q, *rid, *ip;
     size_t plen;
@@ -81,7 +82,7 @@ void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct backend *be
     memset(req, 0, sizeof(*req));
     req->fcgi = fcgi;
     req->be = be;
-    req->cfg = be->cfg;
+    req->cfg = cfg;
     req->start_us = http_now_us();
     req->method = http_env(req, "REQUEST_METHOD");
     if (req->method == NULL)

@@ -38,7 +38,7 @@ struct backend {
 
 struct http_req {
     FCGX_Request *fcgi;
-    struct backend *be; /* borrowed from the pool for this request */
+    struct backend *be; /* borrowed from the pool for this request; NULL when none came free */
     const struct chat_config *cfg;
     const char *method;
     char path[1024]; /* percent-decoded path, no query string */
@@ -70,8 +70,12 @@ struct http_req {
     const char *error_code; /* for the access log */
 };
 
-/* Fill req from the FastCGI environment (no body read yet). */
-void http_req_begin(struct http_req *req, FCGX_Request *fcgi, struct backend *be);
+/*
+ * Fill req from the FastCGI environment (no body read yet). be may be NULL
+ * (no backend came free): then only http_error() and http_reply() may run.
+ */
+void http_req_begin(struct http_req *req, FCGX_Request *fcgi, const struct chat_config *cfg,
+                    struct backend *be);
 
 /* Release what the request owns and write the access-log line. */
 void http_req_end(struct http_req *req);

@@ -10,7 +10,10 @@
  * are cheap and plentiful, and what is scarce is pooled instead: a thread
  * borrows a backend (one PostgreSQL and one Redis connection, with their
  * prepared statements) only while it serves a request. Up to DB_POOL_SIZE
- * + DB_MAX_OVERFLOW backends are opened, on demand, and kept.
+ * + DB_MAX_OVERFLOW backends are opened, on demand, and kept. A request
+ * waits at most DB_POOL_WAIT_MS for one, then answers 503: while
+ * PostgreSQL hangs every backend may be held by a statement waiting out
+ * its timeout, and a queue of waiters would only grow.
  */
 #include "config.h"
 #include "http.h"
@@ -56,22 +59,51 @@ static struct server the_server; /* one per process; the threads borrow it */
 
 static int pool_init(struct pool *p, int cap)
 {
+    pthread_condattr_t attr;
+
     p->cap = cap;
     p->all = calloc((size_t)cap, sizeof(*p->all));
     p->idle = calloc((size_t)cap, sizeof(*p->idle));
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->freed, NULL);
+    /* Waits are timed on the monotonic clock: a clock step changes no wait. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->freed, &attr);
+    pthread_condattr_destroy(&attr);
     return p->all != NULL && p->idle != NULL ? 0 : -1;
 }
 
-/* An idle backend, a new one while under the cap, else wait for one. */
+static struct timespec deadline_after_ms(int ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+/*
+ * An idle backend, a new one while under the cap, else wait for one, at
+ * most cfg->db_pool_wait_ms. NULL when none came free in time.
+ */
 static struct backend *pool_get(struct pool *p, const struct chat_config *cfg)
 {
-    struct backend *be;
+    struct timespec until = deadline_after_ms(cfg->db_pool_wait_ms);
+    struct backend *be = NULL;
+    int rc = 0;
 
     pthread_mutex_lock(&p->mu);
-    while (p->nidle == 0 && p->opened == p->cap)
-        pthread_cond_wait(&p->freed, &p->mu);
+    while (p->nidle == 0 && p->opened == p->cap && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&p->freed, &p->mu, &until);
+    if (p->nidle == 0 && p->opened == p->cap) {
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
     if (p->nidle > 0) {
         be = p->idle[--p->nidle];
         pthread_mutex_unlock(&p->mu);
@@ -82,7 +114,7 @@ static struct backend *pool_get(struct pool *p, const struct chat_config *cfg)
     /* Connections are made lazily by db/rds on first use (and re-made). */
     be->id = (int)(be - p->all);
     be->cfg = cfg;
-    db_init(&be->db, cfg->database_url, cfg->db_echo);
+    db_init(&be->db, cfg);
     rds_init(&be->rds, cfg);
     return be;
 }
@@ -111,8 +143,18 @@ static void pool_free(struct pool *p)
 static void serve_one(struct backend *be, FCGX_Request *fr)
 {
     struct http_req req;
-    http_req_begin(&req, fr, be);
+    http_req_begin(&req, fr, be->cfg, be);
     router_dispatch(&req);
+    http_req_end(&req);
+}
+
+/* No backend came free within DB_POOL_WAIT_MS: answer without one. */
+static void serve_busy(const struct chat_config *cfg, FCGX_Request *fr)
+{
+    struct http_req req;
+    http_req_begin(&req, fr, cfg, NULL);
+    http_header(&req, "Retry-After: 1");
+    http_error(&req, 503, "unavailable", "every backend is busy, retry later");
     http_req_end(&req);
 }
 
@@ -128,8 +170,12 @@ static void *thread_main(void *arg)
             break;
         atomic_store(&the_server.conn_fds[id], fr.ipcFd);
         be = pool_get(&the_server.pool, &the_server.cfg);
-        serve_one(be, &fr);
-        pool_put(&the_server.pool, be);
+        if (be != NULL) {
+            serve_one(be, &fr);
+            pool_put(&the_server.pool, be);
+        } else {
+            serve_busy(&the_server.cfg, &fr);
+        }
         FCGX_Finish_r(&fr);
     }
     atomic_store(&the_server.conn_fds[id], -1);
@@ -231,6 +277,8 @@ static int migrate(struct server *srv)
         PQfinish(pg);
         return 1;
     }
+    /* A migration may rewrite a big table: not bounded like a request. */
+    PQclear(PQexec(pg, "SET statement_timeout = 0"));
     n = migrate_run(pg, err, sizeof(err));
     PQfinish(pg);
     if (n < 0) {

@@ -6,6 +6,7 @@
 #   scripts/stack.sh [--profile run|test|bench|faults|dev] [--build-dir DIR] COMMAND
 #   COMMAND: start | stop | status | env | migrate
 #            redis-stop | redis-start | pg-stop | pg-start
+#            redis-pause | redis-resume | pg-pause | pg-resume  (SIGSTOP/SIGCONT: a hung server)
 #            gateway-kill N | gateway-stop N | gateway-start N
 set -euo pipefail
 
@@ -97,6 +98,8 @@ write_env() {
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=100000000"
             echo "RATE_LIMIT_AUTH_PER_MINUTE=1000000"
             echo "RATE_LIMIT_MESSAGE_PER_MINUTE=1000000"
+            # a hung PostgreSQL (pg-pause) answers 503 in about a second, not five
+            echo "DB_STATEMENT_TIMEOUT_MS=1000"
         fi
     } > "$ENV_FILE.tmp"
     mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -150,6 +153,34 @@ pg_stop() {
     [ -d "$root/data" ] || return 0
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1 || return 0
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m fast -w -t 30 stop > /dev/null
+}
+
+# The postmaster and every process it started (backends, checkpointer, ...).
+pg_pids() {
+    local root pid; root=$(pg_root)
+    [ -s "$root/data/postmaster.pid" ] || return 0
+    pid=$(head -n 1 "$root/data/postmaster.pid")
+    kill -0 "$pid" 2>/dev/null || return 0
+    printf '%s\n' "$pid"
+    pgrep -P "$pid" || true
+}
+
+# pg_signal STOP|CONT: the postmaster first on STOP (it forks no new backend
+# meanwhile), last on CONT.
+pg_signal() {
+    local pids; pids=$(pg_pids)
+    [ -n "$pids" ] || die "PostgreSQL is not running"
+    if [ "$1" = STOP ]; then
+        kill -STOP $pids
+        kill -STOP $(pg_pids) # children forked between the listing and the stop
+    else
+        kill -CONT $(printf '%s\n' $pids | tac)
+    fi
+}
+
+redis_signal() { # redis_signal STOP|CONT
+    pid_alive "$PIDS/redis.pid" || die "Redis is not running"
+    kill "-$1" "$(cat "$PIDS/redis.pid")"
 }
 
 redis_start() {
@@ -343,6 +374,10 @@ redis-stop) redis_stop ;;
 redis-start) mkdir -p "$LOG" "$PIDS"; redis_start ;;
 pg-stop) pg_stop ;;
 pg-start) pg_start ;;
+pg-pause) pg_signal STOP ;;
+pg-resume) pg_signal CONT ;;
+redis-pause) redis_signal STOP ;;
+redis-resume) redis_signal CONT ;;
 gateway-kill) [ -n "$ARG" ] || die "gateway-kill N"; stop_pid "gateway$ARG" KILL ;;
 gateway-stop) [ -n "$ARG" ] || die "gateway-stop N"; stop_pid "gateway$ARG" ;;
 gateway-start) [ -n "$ARG" ] || die "gateway-start N"; gateway_start "$ARG" ;;

@@ -6,17 +6,21 @@
 
 struct gw gw;
 
-/* Bounds on every wait for PostgreSQL: the connect, and each statement. */
-#define GW_PG_CONNECT_MS 3000
-#define GW_PG_STATEMENT_MS 6000
+/*
+ * Our bounds on every wait for PostgreSQL: a connect (libpq's
+ * connect_timeout, which the effective conninfo carries, plus a margin),
+ * and a statement (the server's statement_timeout plus a margin: past it
+ * the server is hung, not busy).
+ */
+#define GW_PG_MARGIN_MS 1000
 
 static struct pgq *pg_open(const char *name, const struct gw_hooks *hooks)
 {
     struct pgq_opts o = {
         .conninfo = gw.cfg.database_url,
         .name = name,
-        .connect_timeout_ms = GW_PG_CONNECT_MS,
-        .statement_timeout_ms = GW_PG_STATEMENT_MS,
+        .connect_timeout_ms = gw.cfg.db_connect_timeout_secs * 1000 + GW_PG_MARGIN_MS,
+        .statement_timeout_ms = gw.cfg.db_statement_timeout_ms + GW_PG_MARGIN_MS,
     };
     if (hooks != NULL) {
         o.listen = GW_MEMBER_CHANNEL;

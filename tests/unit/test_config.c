@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <libpq-fe.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,10 @@ static void test_defaults_match_the_seed(void **state)
     assert_int_equal(cfg.log_level, 20);
     assert_int_equal((int)cfg.max_body_bytes, 64 * 1024);
     assert_int_equal(cfg.max_message_chars, 4000);
+    assert_int_equal(cfg.db_connect_timeout_secs, 2);
+    assert_int_equal(cfg.db_statement_timeout_ms, 5000);
+    assert_int_equal(cfg.db_pool_wait_ms, 1000);
+    assert_int_equal(cfg.redis_timeout_ms, 1000);
     cfg_free(&cfg);
 }
 
@@ -134,6 +140,8 @@ static void test_unknown_algorithm_rejected(void **state)
     expect_error(pairs, "ALGORITHM");
 }
 
+static const char *conn_value(const char *conninfo, const char *key);
+
 static void test_database_url_forms(void **state)
 {
     struct kv missing[] = {{"SECRET_KEY", SECRET32}, {NULL, NULL}};
@@ -149,8 +157,93 @@ static void test_database_url_forms(void **state)
     expect_error(mysql, "DATABASE_URL");
     expect_error(empty, "DATABASE_URL");
     assert_int_equal(load(&cfg, asyncpg, err), 0);
-    assert_string_equal(cfg.database_url, "postgresql://u:p@h:5432/d");
+    assert_string_equal(conn_value(cfg.database_url, "user"), "u");
+    assert_string_equal(conn_value(cfg.database_url, "password"), "p");
+    assert_string_equal(conn_value(cfg.database_url, "host"), "h");
+    assert_string_equal(conn_value(cfg.database_url, "port"), "5432");
+    assert_string_equal(conn_value(cfg.database_url, "dbname"), "d");
     cfg_free(&cfg);
+}
+
+/* The value of key in a conninfo string, as libpq reads it ("" when unset). */
+static const char *conn_value(const char *conninfo, const char *key)
+{
+    static char out[256];
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+
+    assert_non_null(opts);
+    out[0] = '\0';
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, key) == 0 && o->val != NULL)
+            snprintf(out, sizeof(out), "%s", o->val);
+    PQconninfoFree(opts);
+    return out;
+}
+
+static void test_conninfo_gets_our_timeouts(void **state)
+{
+    struct kv pairs[] = {{"DATABASE_URL", "postgresql://chat@/chat?host=/run/pg&port=5433"},
+                         {"SECRET_KEY", SECRET32},
+                         {"DB_CONNECT_TIMEOUT_SECS", "3"},
+                         {"DB_STATEMENT_TIMEOUT_MS", "1500"},
+                         {NULL, NULL}};
+    struct chat_config cfg;
+    char err[256];
+    (void)state;
+    assert_int_equal(load(&cfg, pairs, err), 0);
+    assert_string_equal(conn_value(cfg.database_url, "host"), "/run/pg");
+    assert_string_equal(conn_value(cfg.database_url, "port"), "5433");
+    assert_string_equal(conn_value(cfg.database_url, "user"), "chat");
+    assert_string_equal(conn_value(cfg.database_url, "connect_timeout"), "3");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives"), "1");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives_idle"), "10");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives_interval"), "3");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives_count"), "3");
+    assert_string_equal(conn_value(cfg.database_url, "tcp_user_timeout"), "3500");
+    assert_string_equal(conn_value(cfg.database_url, "options"), "-c statement_timeout=1500");
+    cfg_free(&cfg);
+}
+
+static void test_conninfo_keeps_what_the_user_set(void **state)
+{
+    struct kv uri[] = {{"DATABASE_URL", "postgresql://u@h/d?connect_timeout=9&keepalives_idle=60"
+                                        "&options=-c%20search_path%3Dx"},
+                       {"SECRET_KEY", SECRET32},
+                       {NULL, NULL}};
+    struct kv kv[] = {{"DATABASE_URL", "host=/tmp dbname='my db' options='-c statement_timeout=0'"},
+                      {"SECRET_KEY", SECRET32},
+                      {NULL, NULL}};
+    struct chat_config cfg;
+    char err[256];
+    (void)state;
+    assert_int_equal(load(&cfg, uri, err), 0);
+    assert_string_equal(conn_value(cfg.database_url, "connect_timeout"), "9");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives_idle"), "60");
+    assert_string_equal(conn_value(cfg.database_url, "keepalives_count"), "3");
+    assert_string_equal(conn_value(cfg.database_url, "options"),
+                        "-c search_path=x -c statement_timeout=5000");
+    cfg_free(&cfg);
+    assert_int_equal(load(&cfg, kv, err), 0);
+    assert_string_equal(conn_value(cfg.database_url, "host"), "/tmp");
+    assert_string_equal(conn_value(cfg.database_url, "dbname"), "my db");
+    assert_string_equal(conn_value(cfg.database_url, "options"), "-c statement_timeout=0");
+    assert_string_equal(conn_value(cfg.database_url, "connect_timeout"), "2");
+    cfg_free(&cfg);
+}
+
+static void test_timeouts_out_of_range_name_the_key(void **state)
+{
+    static const char *keys[] = {"DB_CONNECT_TIMEOUT_SECS", "DB_STATEMENT_TIMEOUT_MS",
+                                 "DB_POOL_WAIT_MS", "REDIS_TIMEOUT_MS"};
+    static const char *bad[] = {"1", "50", "-1", "5"};
+    (void)state;
+    for (size_t i = 0; i < 4; i++) {
+        struct kv pairs[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                             {"SECRET_KEY", SECRET32},
+                             {keys[i], bad[i]},
+                             {NULL, NULL}};
+        expect_error(pairs, keys[i]);
+    }
 }
 
 static void test_redis_url_forms(void **state)
@@ -296,6 +389,9 @@ int main(void)
         cmocka_unit_test(test_hs512_needs_a_64_byte_key),
         cmocka_unit_test(test_unknown_algorithm_rejected),
         cmocka_unit_test(test_database_url_forms),
+        cmocka_unit_test(test_conninfo_gets_our_timeouts),
+        cmocka_unit_test(test_conninfo_keeps_what_the_user_set),
+        cmocka_unit_test(test_timeouts_out_of_range_name_the_key),
         cmocka_unit_test(test_redis_url_forms),
         cmocka_unit_test(test_bad_redis_url_names_it),
         cmocka_unit_test(test_bad_integers_name_the_key),
