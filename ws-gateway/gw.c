@@ -63,6 +63,42 @@ void gw_links_close(void)
     gw.cmd = gw.sub = NULL;
 }
 
+static struct {
+    uv_timer_t timer;
+    bool inflight;
+} probe;
+
+static void on_probed(PGresult *r, enum db_err err, void *arg)
+{
+    (void)r;
+    (void)err;
+    (void)arg;
+    probe.inflight = false;
+}
+
+static void on_probe(uv_timer_t *t)
+{
+    static const char *ping[] = {"PING"};
+
+    (void)t;
+    if (!probe.inflight && pgq_is_up(gw.bg) &&
+        pgq_exec(gw.bg, "SELECT 1", 0, NULL, on_probed, NULL) == 0)
+        probe.inflight = true;
+    rlink_cmd(gw.cmd, NULL, NULL, 1, ping, NULL);
+}
+
+void gw_probe_start(void)
+{
+    uv_timer_init(&gw.loop, &probe.timer);
+    uv_timer_start(&probe.timer, on_probe, 1000, 1000);
+}
+
+void gw_probe_stop(void)
+{
+    uv_timer_stop(&probe.timer);
+    uv_close((uv_handle_t *)&probe.timer, NULL);
+}
+
 struct pgq *gw_pg(const char *key)
 {
     if (key == NULL)

@@ -59,6 +59,14 @@ int gw_links_open(const struct gw_hooks *hooks);
 void gw_links_close(void);
 
 /*
+ * Probe the links every second (a query on the background link, a PING on
+ * the command link), so that a hung server is found by the links' own
+ * timeouts even while no client uses them, and /health tells the truth.
+ */
+void gw_probe_start(void);
+void gw_probe_stop(void);
+
+/*
  * The database link for a statement about key (a conversation id): the same
  * conversation always goes through the same connection, so one client's
  * sends commit in the order it sent them; NULL spreads round-robin.

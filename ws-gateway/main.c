@@ -49,6 +49,7 @@ static void on_stop_timer(uv_timer_t *t)
     close_handle((uv_handle_t *)&sigint);
     presence_stop();
     reconcile_stop();
+    gw_probe_stop();
     conn_stop();
     delivered_stop(); /* the last batch goes out before the database links close */
     gw_links_close();
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
     }
     presence_start();
     reconcile_start();
+    gw_probe_start();
     conn_start();
     log_info(NULL, "chat-gateway %s listening on %s:%d", gw.cfg.gateway_id, gw.cfg.ws_host,
              gw.cfg.ws_port);

@@ -53,6 +53,26 @@ static void schedule_retry(struct rlink *l)
         uv_timer_start(&l->retry, on_retry, RLINK_RETRY_MS, 0);
 }
 
+/*
+ * The server answered the first PING: the link is up. A connect alone
+ * proves little: a hung server's kernel still accepts connections.
+ */
+static void on_hello(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct rlink *l = privdata;
+    redisReply *r = reply;
+
+    (void)ac;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR || l->ac == NULL || l->closing)
+        return; /* freed meanwhile, or refused (AUTH): the watchdog retries */
+    l->up = 1;
+    l->pending = 0;
+    l->last_activity = uv_now(l->loop);
+    log_info(NULL, "redis link %s up", l->name);
+    if (l->on_state)
+        l->on_state(1, l->arg);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct rlink *l = ac->data;
@@ -64,12 +84,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
             schedule_retry(l);
         return;
     }
-    l->up = 1;
-    l->pending = 0;
-    l->last_activity = uv_now(l->loop);
-    log_info(NULL, "redis link %s up", l->name);
-    if (l->on_state)
-        l->on_state(1, l->arg);
+    redisAsyncCommand((redisAsyncContext *)ac, on_hello, l, "PING");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -120,8 +135,9 @@ static void rlink_connect(struct rlink *l)
 
 /*
  * Drop a link whose oldest command waited too long (hung Redis), and a
- * connection attempt that never finished: hiredis 0.14's libuv adapter
- * ignores poll errors, so a refused connect would otherwise hang forever.
+ * connection attempt that never finished (no PING answer within a
+ * second): hiredis 0.14's libuv adapter ignores poll errors, so a refused
+ * connect would otherwise hang forever.
  */
 static void on_watchdog(uv_timer_t *t)
 {
