@@ -79,6 +79,7 @@ export class Receiver {
     });
     ws.on('unexpected-response', (req, res) => {
       this.stats.handshakeRefused++;
+      this.stats.refusedBy[res.statusCode] = (this.stats.refusedBy[res.statusCode] || 0) + 1;
       if (res.statusCode === 401) this.user.relogin();
     });
     ws.on('message', data => this.onFrame(sess, data));

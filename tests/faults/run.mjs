@@ -133,7 +133,7 @@ function rssGrowth() {
 // ---- set-up ----
 const api = new Api(env.CHAT_BASE_URL);
 const eps = endpoints(env);
-const stats = { sent: 0, acked: 0, retries: 0, refused: 0, gaveUp: 0, connects: 0, reconnects: 0, handshakeRefused: 0, badFrames: 0, foreignFrames: 0, strayAcks: 0, wsErrors: {} };
+const stats = { sent: 0, acked: 0, retries: 0, refused: 0, gaveUp: 0, connects: 0, reconnects: 0, handshakeRefused: 0, refusedBy: {}, badFrames: 0, foreignFrames: 0, strayAcks: 0, wsErrors: {} };
 const messages = [];
 const convs = []; // {cid, kind, quiet, members:[{user, receiver, sender}]}
 
@@ -213,9 +213,8 @@ async function fault(name, inject, holdMs, recover, restarted = []) {
   f.end = Date.now();
   faults.push(f);
   log(`fault ${name}: recovered after ${((f.end - f.start) / 1000).toFixed(1)} s; recovery window ${cfg.recoveryMs / 1000} s`);
-  await sleep(1000); // the fault's quiet conversation also sends just after the recovery
-  faultActive = null;
-  await sleep(cfg.recoveryMs - 1000);
+  faultActive = null; // its quiet conversation sends nothing more: what it sent must arrive anyway
+  await sleep(cfg.recoveryMs);
   checkProcs(name, restarted);
 }
 let deadlockBase = 0, deadlockDelta = 0;
@@ -308,7 +307,7 @@ try {
 
   const rec = {
     convs: convs.map(c => c.cid), recoveryMs: cfg.recoveryMs, faults, stats,
-    receivers: receiversAll.map(r => ({ user: r.user.id, cid: r.cid, mode: r.mode, sessions: r.sessions.map(s => ({ endpoint: s.endpoint, since: s.since, code: s.code, frames: s.frames })) })),
+    receivers: receiversAll.map(r => ({ user: r.user.id, cid: r.cid, mode: r.mode, sessions: r.sessions.map(s => ({ endpoint: s.endpoint, since: s.since, opened: s.opened, closed: s.closed, code: s.code, frames: s.frames })) })),
     messages: messages.map(m => ({ cmid: m.cmid, cid: m.cid, sender: m.sender, transport: m.transport, first: m.first, ack: m.ack || null, acks: m.acks, attempts: m.attempts, refused: m.refused || null, errors: m.errors })),
   };
   writeFileSync(RECORD, JSON.stringify(rec));
@@ -323,7 +322,7 @@ try {
   // Which fault each lost message's ack fell in.
   const lostBy = {};
   for (const m of rec.messages) if (m.ack && r.lostIds.includes(m.acks[0].id)) {
-    const f = faults.find(f => m.ack >= f.start && m.ack <= f.end + cfg.recoveryMs);
+    const f = faults.find(f => m.ack >= f.start - 1000 && m.ack <= f.end + cfg.recoveryMs);
     const k = `${f ? f.name : 'no fault'} / ${m.transport}`;
     lostBy[k] = (lostBy[k] || 0) + 1;
   }
@@ -344,7 +343,7 @@ try {
     ['max delivery delay, outside faults', `${r.maxDelay} ms`],
     ['max delivery delay after recovery', `${r.maxDelayAfterRecovery} ms${r.maxDelayFault ? ` (${r.maxDelayFault})` : ''}`],
     ['retries / gave up / refused (4xx)', `${stats.retries} / ${stats.gaveUp} / ${stats.refused}`],
-    ['socket reconnects / handshakes refused', `${stats.reconnects} / ${stats.handshakeRefused}`],
+    ['socket reconnects / handshakes refused', `${stats.reconnects} / ${stats.handshakeRefused} ${JSON.stringify(stats.refusedBy)}`],
     ['processes died', died.length ? died.join('; ') : 'none'],
     ['crash reports in logs', reports.length ? reports.length : 'none'],
     ['deadlocks (pg_stat_database)', deadlockDelta],
