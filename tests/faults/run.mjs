@@ -35,7 +35,7 @@ const RECORD = recAt >= 0 ? args[recAt + 1] : `${VAR}/fault-record.json`;
 
 const cfg = SHORT
   ? { directs: 12, groups: 4, groupSize: 4, quietDirects: 7, intervalMs: 120, recoveryMs: 4000, warmupMs: 4000, quietMs: 5000, overlaps: false }
-  : { directs: 40, groups: 10, groupSize: 4, quietDirects: 11, intervalMs: 400, recoveryMs: 8000, warmupMs: 5000, quietMs: 6000, overlaps: true };
+  : { directs: 40, groups: 10, groupSize: 4, quietDirects: 11, intervalMs: 250, recoveryMs: 8000, warmupMs: 5000, quietMs: 6000, overlaps: true };
 cfg.wsShare = 0.5;     // share of sends over WebSocket
 cfg.allShare = 0.25;   // share of users on the all-conversations socket
 
@@ -232,15 +232,17 @@ let receiversAll = [];
 // the kernel's buffers and the gateway's queue hold): the gateway should close it
 // (1008) and it resumes with since_seq once it reads again.
 function slowConsumer(ms) {
+  // Two victims: a per-conversation socket (resumes by since_seq) and, when the
+  // group has one, an all-conversations socket (resumes from the read watermark).
   const g = convs.find(c => c.kind === 'group' && !c.quiet);
-  const victim = g.members[1].receiver;
+  const victims = [g.members.find(m => m.receiver.mode === 'conv'), g.members.find(m => m.receiver.mode === 'all')].filter(Boolean);
   return async () => {
     const t = Date.now();
-    victim.pauseReading(ms);
+    for (const v of victims) { v.receiver.pauseReading(ms); log(`slow consumer: ${v.receiver.mode} socket of ${v.user.id} stops reading`); }
     const burst = [];
     for (let w = 0; w < 8; w++) burst.push((async () => {
       const s = g.members[w % g.members.length].sender;
-      for (let i = 0; i < 100; i++) await s.sendOne(Date.now() + 30000, 'rest', 3500);
+      for (let i = 0; i < 250; i++) await s.sendOne(Date.now() + 30000, 'rest', 3900);
     })());
     await Promise.all(burst);
     if (Date.now() - t < ms) await sleep(ms - (Date.now() - t));
@@ -254,7 +256,7 @@ const singles = [
   ['postgres SIGSTOP 5s', () => stack('pg-pause'), 5000, () => stack('pg-resume')],
   ['chat-api kill -9', () => stack('api-kill'), 2000, () => stack('api-start'), ['chat-api']],
   ['gateway1 kill -9', () => stack('gateway-kill', '1'), 3000, () => stack('gateway-start', '1'), ['gateway1']],
-  ['slow consumer 8s', async () => {}, 0, null, []],
+  ['slow consumer 12s', async () => {}, 0, null, []],
 ];
 const overlaps = [
   ['redis SIGSTOP 10s + gateway2 kill -9', async () => { await stack('redis-pause'); await stack('gateway-kill', '2'); }, 10000,
@@ -269,7 +271,7 @@ const overlaps = [
 
 async function runSchedule(list) {
   for (const [name, inject, hold, recover, restarted] of list) {
-    if (name.startsWith('slow consumer')) await fault(name, slowConsumer(8000), 0, async () => {}, []);
+    if (name.startsWith('slow consumer')) await fault(name, slowConsumer(12000), 0, async () => {}, []);
     else await fault(name, inject, hold, recover, restarted || []);
   }
 }
