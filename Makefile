@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test` (see README.md).
-.PHONY: run stop status test fuzz build clean format
+.PHONY: run stop status test test-faults fuzz build clean format
 
 BUILD ?= build
 
@@ -18,6 +18,11 @@ status:
 test:
 	@SANITIZE=$(SANITIZE) scripts/test.sh
 
+# The fault-injection suite (tests/faults, its own stack: profile faults); not part
+# of `make test`. FAULTS_ARGS=--short (60-90 s), FAULTS_ARGS="--soak 30".
+test-faults:
+	@SANITIZE=$(SANITIZE) scripts/faults.sh $(FAULTS_ARGS)
+
 # libFuzzer targets, FUZZ_SECONDS each (default 60); not part of `make test`.
 fuzz:
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
@@ -27,7 +32,7 @@ build:
 	@cmake --build $(BUILD) -j $$(nproc)
 
 clean:
-	rm -rf build build-test build-asan build-fuzz
+	rm -rf build build-test build-asan build-fuzz build-faults build-faults-asan
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

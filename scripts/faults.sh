@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# faults.sh - `make test-faults`: deps, build (as scripts/test.sh does, in
+# build-faults), start the faults stack from scratch, run the fault-injection
+# suite (tests/faults/run.mjs), always stop the stack.
+#
+#   scripts/faults.sh [--short] [--soak MINUTES] [--strict-all]
+#   (make test-faults FAULTS_ARGS=--short; SANITIZE=1 builds with ASan + UBSan)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+"$ROOT/scripts/deps.sh"
+
+if [ "${SANITIZE:-0}" = 1 ]; then
+    BUILD=$ROOT/build-faults-asan
+    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
+else
+    BUILD=$ROOT/build-faults
+    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
+fi
+cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
+cmake --build "$BUILD" -j "$(nproc)"
+
+# The suite's only npm dependency (ws), like deps.sh does for tests/integration.
+if [ ! "$ROOT/tests/faults/node_modules/.package-lock.json" -nt "$ROOT/tests/faults/package-lock.json" ]; then
+    (cd "$ROOT/tests/faults" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error > /dev/null)
+fi
+
+STACK=("$ROOT/scripts/stack.sh" --profile faults --build-dir "$BUILD")
+"${STACK[@]}" stop > /dev/null 2>&1 || true
+rm -rf "$ROOT/var/faults" /tmp/chat-pg-*-faults
+mkdir -p "$ROOT/var/faults/sanitizer"
+if [ "${SANITIZE:-0}" = 1 ]; then
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$ROOT/var/faults/sanitizer/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$ROOT/var/faults/sanitizer/ubsan"
+    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp"
+fi
+
+cleanup() { "${STACK[@]}" stop > /dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+"${STACK[@]}" start
+eval "$("${STACK[@]}" env)"
+
+rc=0
+node "$ROOT/tests/faults/run.mjs" "$@" || rc=$?
+
+cleanup
+trap - EXIT
+if ls "$ROOT"/var/faults/sanitizer/* > /dev/null 2>&1; then
+    echo "sanitizer reports (written at exit):" >&2
+    cat "$ROOT"/var/faults/sanitizer/* >&2
+    rc=1
+fi
+exit $rc

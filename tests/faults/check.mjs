@@ -1,0 +1,143 @@
+// check.mjs - the fault suite's checker: PostgreSQL against what the clients
+// saw (a record written by run.mjs). Run alone on a saved record (the stack
+// still up): node check.mjs var/faults/fault-record.json
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+export function psql(sql) {
+  const out = execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-F', '\t', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+    { encoding: 'utf8', maxBuffer: 1 << 30 });
+  return out.split('\n').filter(l => l.length).map(l => l.split('\t'));
+}
+
+export const deadlocks = () => Number(psql('SELECT coalesce(sum(deadlocks), 0) FROM pg_stat_database')[0][0]);
+
+// record: {convs:[cid], receivers:[{user, cid, mode, sessions:[{frames:[[seq,id,t,offline]]}]}],
+//          messages:[{cmid, cid, sender, ack, acks:[{id,seq,t}]}], faults:[{name,start,end}], ...}
+export function check(rec, { strictAll = false } = {}) {
+  const problems = [];
+  const note = (kind, what) => { if (problems.length < 200) problems.push(`${kind}: ${what}`); };
+  const inList = rec.convs.map(c => `'${c}'`).join(',');
+  const rows = psql(`SELECT conversation_id, seq, id, sender_id, coalesce(client_message_id, ''), content FROM messages WHERE conversation_id IN (${inList}) ORDER BY conversation_id, seq`);
+  const lastSeq = new Map(psql(`SELECT id, last_seq FROM conversations WHERE id IN (${inList})`).map(([c, s]) => [c, Number(s)]));
+
+  // The database: ids unique, one row per (conversation, sender, client id), seqs 1..last_seq.
+  const byConv = new Map(rec.convs.map(c => [c, new Map()])); // cid -> seq -> row
+  const byId = new Map(), byCmid = new Map(), byContent = new Map();
+  let dbDup = 0, gaps = 0;
+  for (const [cid, s, id, sender, cmid, content] of rows) {
+    const seq = Number(s), row = { cid, seq, id, sender, cmid };
+    const conv = byConv.get(cid);
+    if (conv.has(seq)) { dbDup++; note('db duplicate seq', `${cid} seq ${seq}`); }
+    conv.set(seq, row);
+    if (byId.has(id)) { dbDup++; note('db duplicate id', id); }
+    byId.set(id, row);
+    const k = `${cid}/${sender}/${cmid}`;
+    if (cmid) { if (byCmid.has(k)) { dbDup++; note('db duplicate client_message_id', k); } byCmid.set(k, row); }
+    if (byContent.has(content)) { dbDup++; note('db duplicate content', `${content} (seq ${byContent.get(content).seq} and ${seq})`); }
+    byContent.set(content, row);
+  }
+  for (const [cid, conv] of byConv) {
+    const max = lastSeq.get(cid) ?? 0;
+    for (let s = 1; s <= max; s++) if (!conv.has(s)) { gaps++; note('seq gap', `${cid} seq ${s} missing (last_seq ${max})`); }
+    if (conv.size > max) { gaps++; note('seq above last_seq', cid); }
+  }
+
+  // Acknowledged messages: stored, exactly the row every ack named.
+  let acked = 0, ackedMissing = 0, ackMismatch = 0;
+  const ackOf = new Map(); // row id -> ack time
+  for (const m of rec.messages) {
+    if (!m.acks.length) continue;
+    acked++;
+    const row = byCmid.get(`${m.cid}/${m.sender}/${m.cmid}`);
+    if (!row) { ackedMissing++; note('acked, not stored', `${m.cmid} ack ${JSON.stringify(m.acks[0])}`); continue; }
+    for (const a of m.acks) if (a.id !== row.id || Number(a.seq) !== row.seq) { ackMismatch++; note('ack names another row', `${m.cmid}: ack ${a.id}/${a.seq}, stored ${row.id}/${row.seq}`); }
+    ackOf.set(row.id, m.ack);
+  }
+
+  // Receivers: every stored message of their conversation (they subscribe from
+  // seq 0), exactly once, in seq order. An all-conversations socket resumes from
+  // its read watermark, which may lag what it got: what a later session repeats
+  // at or below the seq already received is counted as a resume re-delivery, and
+// what it misses across a reconnect (not while connected) as a resume gap.
+  let missingDeliveries = 0, dupDeliveries = 0, outOfOrder = 0, redelivered = 0, wrongId = 0, allResumeGaps = 0;
+  const allResumeGapIds = new Set();
+  const lostIds = new Set(), undelivered = new Set(), dupIds = new Set();
+  const lastRecv = new Map(); // row id -> latest first-delivery time over receivers
+  for (const r of rec.receivers) {
+    const conv = byConv.get(r.cid);
+    const got = new Map(); // seq -> count
+    let hi = 0;
+    r.sessions.forEach((sess, si) => {
+      let prev = 0;
+      const seen = new Set();
+      for (const [seq, id, t] of sess.frames) {
+        const row = conv.get(seq);
+        if (!row || row.id !== id) { wrongId++; note('frame not in db', `${r.user} ${r.cid} seq ${seq} id ${id}`); continue; }
+        if (seen.has(seq)) { dupDeliveries++; dupIds.add(id); note('duplicate in one session', `${r.user} seq ${seq} session ${si}`); continue; }
+        seen.add(seq);
+        if (seq <= prev) { outOfOrder++; note('out of order', `${r.user} ${r.cid} seq ${seq} after ${prev} session ${si}`); }
+        prev = Math.max(prev, seq);
+        if (got.has(seq)) {
+          if (r.mode === 'all' && seq <= hi) redelivered++;
+          else { dupDeliveries++; dupIds.add(id); note('duplicate across sessions', `${r.user} (${r.mode}) seq ${seq} session ${si} since ${sess.since}`); }
+          got.set(seq, got.get(seq) + 1);
+          continue;
+        }
+        got.set(seq, 1);
+        if (!lastRecv.has(id) || lastRecv.get(id) < t) lastRecv.set(id, t);
+      }
+      hi = Math.max(hi, prev);
+    });
+    // Where an all-conversations socket resumed: between one session's last seq and the next one's first.
+    // A message acknowledged while one of its sessions had been open for a second
+    // and stayed open for another should have arrived live in that session.
+    const liveAt = t => r.sessions.some(x => x.opened && x.opened + 1000 <= t && (!x.closed || t + 1000 <= x.closed));
+    for (const [seq, row] of conv) {
+      if (got.has(seq)) continue;
+      const acked = ackOf.get(row.id);
+      if (r.mode === 'all' && !strictAll && r.sessions.length > 1 && !(acked && liveAt(acked))) {
+        // Outside the promise (no since_seq on this socket), reported on its own:
+        // the read watermark it resumes from had moved past messages it never got.
+        allResumeGaps++;
+        allResumeGapIds.add(row.id);
+        note('missed on all-conversations resume', `${r.user} ${r.cid} seq ${seq}`);
+        continue;
+      }
+      missingDeliveries++;
+      undelivered.add(row.id);
+      if (ackOf.has(row.id)) { lostIds.add(row.id); note('lost', `${r.user} (${r.mode}) never got ${r.cid} seq ${seq} ${row.id} (acked)`); }
+      else note('undelivered (stored, ack never seen)', `${r.user} ${r.cid} seq ${seq}`);
+    }
+  }
+
+  // Delivery delay: last receiver's first copy minus the ack, or minus the end
+  // of the fault the ack fell in (or whose recovery window it fell in).
+  let maxDelay = 0, maxDelayAfterRecovery = 0, maxDelayFault = '';
+  for (const m of rec.messages) {
+    if (!m.ack) continue;
+    const row = byCmid.get(`${m.cid}/${m.sender}/${m.cmid}`);
+    const t = row && lastRecv.get(row.id);
+    if (!t || lostIds.has(row.id)) continue;
+    // A fault starts a second early: a message acked just before it may be caught in it.
+    const f = rec.faults.find(f => m.ack >= f.start - 1000 && m.ack <= f.end + rec.recoveryMs);
+    if (f) { const d = t - Math.max(m.ack, f.end); if (d > maxDelayAfterRecovery) { maxDelayAfterRecovery = d; maxDelayFault = f.name; } }
+    else maxDelay = Math.max(maxDelay, t - m.ack);
+  }
+
+  const lost = lostIds.size + ackedMissing;
+  const duplicated = dbDup + dupIds.size + ackMismatch;
+  return {
+    rows: rows.length, acked, ackedMissing, ackMismatch, dbDup, gaps, missingDeliveries, dupDeliveries, outOfOrder,
+    redelivered, wrongId, allResumeGaps, allResumeGapMessages: allResumeGapIds.size, lost, undelivered: undelivered.size, duplicated, maxDelay, maxDelayAfterRecovery, maxDelayFault,
+    lostIds: [...lostIds], problems,
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+  const r = check(rec, { strictAll: process.argv.includes('--strict-all') });
+  console.log(JSON.stringify({ ...r, lostIds: r.lostIds.length, problems: r.problems.slice(0, 30) }, null, 1));
+  process.exit(r.lost > 0 || r.duplicated > 0 || r.gaps > 0 || r.outOfOrder > 0 || r.wrongId > 0 ? 1 : 0);
+}
