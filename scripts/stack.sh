@@ -7,9 +7,8 @@
 #   COMMAND: start | stop | status | env | migrate
 #            redis-stop | redis-start | pg-stop | pg-start
 #            redis-pause | redis-resume | pg-pause | pg-resume  (SIGSTOP/SIGCONT: a hung server)
+#            redis-restart | pg-restart-immediate | api-kill | api-start
 #            gateway-kill N | gateway-stop N | gateway-start N
-#            faults (tests/faults): redis-pause | redis-resume | redis-restart
-#            pg-pause | pg-resume | pg-restart-immediate | api-kill | api-start
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -368,30 +367,19 @@ env_exports() {
 
 # ---- faults (tests/faults): one small function each ----
 
-# SIGSTOP / SIGCONT redis-server: its clients' connections stay open, unanswered.
-redis_pause() { pid_alive "$PIDS/redis.pid" || die "redis is not running"; kill -STOP "$(cat "$PIDS/redis.pid")"; }
-redis_resume() { [ -f "$PIDS/redis.pid" ] || die "redis is not running"; kill -CONT "$(cat "$PIDS/redis.pid")"; }
-
-redis_restart() { mkdir -p "$LOG" "$PIDS"; redis_resume 2>/dev/null || true; redis_stop; redis_start; }
-
-# Every process of the cluster: the postmaster (first line of postmaster.pid) and its children.
-pg_pids() {
-    local root pm; root=$(pg_root)
-    [ -s "$root/data/postmaster.pid" ] || die "PostgreSQL is not running"
-    pm=$(head -n 1 "$root/data/postmaster.pid")
-    kill -0 "$pm" 2>/dev/null || die "PostgreSQL is not running"
-    echo "$pm"
-    pgrep -P "$pm" || true
+# A paused Redis is resumed first, so that it can shut down.
+redis_restart() {
+    mkdir -p "$LOG" "$PIDS"
+    ! pid_alive "$PIDS/redis.pid" || kill -CONT "$(cat "$PIDS/redis.pid")"
+    redis_stop
+    redis_start
 }
-
-# The postmaster first, so that it forks no new child while the others stop.
-pg_pause() { local p; for p in $(pg_pids); do kill -STOP "$p" 2>/dev/null || true; done; }
-pg_resume() { local p; for p in $(pg_pids | tac); do kill -CONT "$p" 2>/dev/null || true; done; }
 
 # pg_ctl -m immediate restart (no shutdown checkpoint: crash recovery at start), until it accepts.
 pg_restart_immediate() {
-    local root; root=$(pg_root)
-    pg_resume 2>/dev/null || true
+    local root pids; root=$(pg_root)
+    pids=$(pg_pids)
+    [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m immediate -w -t 60 -l "$LOG/postgresql.log" \
         restart > /dev/null || { show_log "$LOG/postgresql.log"; die "PostgreSQL did not restart"; }
     wait_for 60 pg "$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq -c "SELECT 1" ||
@@ -425,11 +413,7 @@ redis-resume) redis_signal CONT ;;
 gateway-kill) [ -n "$ARG" ] || die "gateway-kill N"; stop_pid "gateway$ARG" KILL ;;
 gateway-stop) [ -n "$ARG" ] || die "gateway-stop N"; stop_pid "gateway$ARG" ;;
 gateway-start) [ -n "$ARG" ] || die "gateway-start N"; gateway_start "$ARG" ;;
-redis-pause) redis_pause ;;
-redis-resume) redis_resume ;;
 redis-restart) redis_restart ;;
-pg-pause) pg_pause ;;
-pg-resume) pg_resume ;;
 pg-restart-immediate) pg_restart_immediate ;;
 api-kill) api_kill ;;
 api-start) api_start_cmd ;;
