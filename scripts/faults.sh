@@ -3,23 +3,27 @@
 # build-faults), start the faults stack from scratch, run the fault-injection
 # suite (tests/faults/run.mjs), always stop the stack.
 #
-#   scripts/faults.sh [--short] [--soak MINUTES] [--strict-all]
-#   (make test-faults FAULTS_ARGS=--short; SANITIZE=1 builds with ASan + UBSan)
+#   scripts/faults.sh [--short] [--soak MINUTES]
+#   (make test-faults FAULTS_ARGS=--short; SANITIZE=1 builds with ASan + UBSan;
+#   FAULTS_BUILD=DIR uses a build made already: scripts/test.sh runs --short so)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-"$ROOT/scripts/deps.sh"
-
-if [ "${SANITIZE:-0}" = 1 ]; then
-    BUILD=$ROOT/build-faults-asan
-    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
+if [ -n "${FAULTS_BUILD:-}" ]; then
+    BUILD=$FAULTS_BUILD # scripts/test.sh installed the deps and built it
 else
-    BUILD=$ROOT/build-faults
-    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
+    "$ROOT/scripts/deps.sh"
+    if [ "${SANITIZE:-0}" = 1 ]; then
+        BUILD=$ROOT/build-faults-asan
+        CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
+    else
+        BUILD=$ROOT/build-faults
+        CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
+    fi
+    cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
+    cmake --build "$BUILD" -j "$(nproc)"
 fi
-cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
-cmake --build "$BUILD" -j "$(nproc)"
 
 # The suite's only npm dependency (ws), like deps.sh does for tests/integration.
 if [ ! "$ROOT/tests/faults/node_modules/.package-lock.json" -nt "$ROOT/tests/faults/package-lock.json" ]; then

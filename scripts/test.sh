@@ -42,6 +42,11 @@ ctest --test-dir "$BUILD" --output-on-failure -j1 || rc=$?
 # Stop the servers (SIGTERM) so LeakSanitizer runs at their exit.
 cleanup
 trap - EXIT
+
+# The short fault-injection run, on a stack of its own (FAULTS=0 skips it).
+if [ "${FAULTS:-1}" = 1 ]; then
+    FAULTS_BUILD=$BUILD "$ROOT/scripts/faults.sh" --short || rc=1
+fi
 if [ "${SANITIZE:-0}" = 1 ] && ls "$ROOT"/var/test/sanitizer/* > /dev/null 2>&1; then
     echo "sanitizer reports:" >&2
     cat "$ROOT"/var/test/sanitizer/* >&2

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* ---- authorisation ---- */
@@ -27,6 +28,25 @@ static const char auth_all_sql[] =
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 /* clang-format on */
 enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ };
+
+/*
+ * The connect's subscription of conv: from the client's resume point
+ * (since_seq, or the conversation's ?since= entry), else the newest unread
+ * after the read watermark.
+ */
+static void subscribe(struct gw_conn *c, const char *conv, long long last_read)
+{
+    if (c->has_since) {
+        fanout_subscribe(c, conv, c->since_seq, FANOUT_RESUME);
+        return;
+    }
+    for (int i = 0; i < c->nresume; i++)
+        if (strcasecmp(c->resume[i].conv_id, conv) == 0) {
+            fanout_subscribe(c, conv, c->resume[i].seq, FANOUT_RESUME);
+            return;
+        }
+    fanout_subscribe(c, conv, last_read, FANOUT_OFFLINE);
+}
 
 static void on_auth(PGresult *r, enum db_err err, void *arg)
 {
@@ -50,13 +70,10 @@ static void on_auth(PGresult *r, enum db_err err, void *arg)
         goto out;
     }
     c->authorized = true;
-    for (int i = 0; i < n; i++) {
-        if (PQgetisnull(r, i, AUTH_COL_CONV))
-            continue;
-        fanout_subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV),
-                         c->has_since ? c->since_seq : atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)),
-                         true);
-    }
+    for (int i = 0; i < n; i++)
+        if (!PQgetisnull(r, i, AUTH_COL_CONV))
+            subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV),
+                      atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)));
     presence_join(c); /* announces to the conversations just subscribed */
     for (int i = 0; i < c->nearly; i++) {
         client_frame(c, c->early[i], strlen(c->early[i]));

@@ -96,6 +96,7 @@ void conn_unref(struct gw_conn *c)
         return;
     queue_drop(c);
     free(c->rx);
+    free(c->resume);
     free(c);
 }
 

@@ -14,6 +14,7 @@
 #ifndef GW_CONN_H
 #define GW_CONN_H
 
+#include "handshake.h"
 #include "uuid.h"
 
 #include <jansson.h>
@@ -56,6 +57,8 @@ struct gw_conn {
     bool authorized;
     bool has_since;
     long long since_seq;
+    struct hs_resume *resume; /* all-conversations socket: ?since= (malloc'd), else NULL */
+    int nresume;
 
     /* client.c */
     char *early[CONN_EARLY_MAX]; /* frames that came before the authorisation ended */

@@ -114,12 +114,13 @@ void fanout_catchup(struct gw_sub *s, bool initial)
     }
 }
 
-void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial)
+void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq,
+                      enum fanout_start start)
 {
     struct gw_sub *s = subs_add(c, conv_id, last_seq);
 
-    if (s != NULL && initial)
-        fanout_catchup(s, c->has_since ? false : true);
+    if (s != NULL && start != FANOUT_LIVE)
+        fanout_catchup(s, start == FANOUT_OFFLINE);
 }
 
 void fanout_unsubscribe_all(struct gw_conn *c)

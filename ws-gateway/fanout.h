@@ -18,13 +18,16 @@
 /* One event's JSON text (len bytes) from a stream: to the local subscribers it concerns. */
 void fanout_dispatch(const char *payload, size_t len);
 
-/*
- * Subscribe c to conv_id, delivered up to last_seq (-1: from the next
- * event). initial: the connect's subscription, which first sends the
- * unread messages (offline delivery) or, when the client gave since_seq,
- * what it missed.
- */
-void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq, bool initial);
+/* How a subscription starts. */
+enum fanout_start {
+    FANOUT_LIVE,    /* from the next message after last_seq */
+    FANOUT_OFFLINE, /* the connect's: first the newest OFFLINE_MESSAGES_MAX unread after last_seq */
+    FANOUT_RESUME   /* the client's resume point: first every message after last_seq */
+};
+
+/* Subscribe c to conv_id, delivered up to last_seq (-1: from the next event). */
+void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq,
+                      enum fanout_start start);
 void fanout_unsubscribe(struct gw_conn *c, const char *conv_id); /* any letter case */
 void fanout_unsubscribe_all(struct gw_conn *c);
 

@@ -47,6 +47,37 @@ int hs_parse_since(const char *value, long long *seq)
     return 0;
 }
 
+int hs_parse_resume(const char *value, struct hs_resume *out, int max)
+{
+    const char *p = value;
+    int n = 0;
+
+    while (*p != '\0') {
+        char seq[24];
+        size_t k;
+
+        if (n == max || strlen(p) < UUID_STR_LEN || p[UUID_STR_LEN - 1] != ':')
+            return -1;
+        memcpy(out[n].conv_id, p, UUID_STR_LEN - 1);
+        out[n].conv_id[UUID_STR_LEN - 1] = '\0';
+        if (!uuid_is_valid(out[n].conv_id))
+            return -1;
+        p += UUID_STR_LEN;
+        k = strcspn(p, ",");
+        if (k == 0 || k >= sizeof(seq))
+            return -1;
+        memcpy(seq, p, k);
+        seq[k] = '\0';
+        if (hs_parse_since(seq, &out[n].seq) != 0)
+            return -1;
+        n++;
+        p += k;
+        if (*p == ',' && *++p == '\0')
+            return -1; /* a trailing comma */
+    }
+    return n;
+}
+
 const char *hs_bearer(const char *authorization)
 {
     if (strncasecmp(authorization, "Bearer ", 7) != 0 || authorization[7] == '\0')

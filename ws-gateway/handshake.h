@@ -22,6 +22,22 @@ int hs_parse_path(const char *uri, const char *ws_prefix, char conv_id[UUID_STR_
 int hs_parse_since(const char *value, long long *seq);
 
 /*
+ * The all-conversations socket's resume points: ?since=<conversation>:<seq>
+ * [,<conversation>:<seq>...], the last seq the client has of each (what
+ * since_seq is on a per-conversation socket). A listed conversation starts
+ * after that seq, with every message missed (no OFFLINE_MESSAGES_MAX cap);
+ * the others start at the read watermark as before.
+ */
+#define HS_RESUME_MAX 128
+struct hs_resume {
+    char conv_id[UUID_STR_LEN];
+    long long seq;
+};
+
+/* Parse value into out[0..max): the count, or -1 for a malformed list or more than max. */
+int hs_parse_resume(const char *value, struct hs_resume *out, int max);
+
+/*
  * The token of an "Authorization: Bearer <token>" value (the scheme in any
  * letter case), borrowed from it; NULL for any other value.
  */

@@ -54,7 +54,7 @@ static void apply(const char *conv, const char *user, bool member, long long seq
         } else if (!member) {
             fanout_unsubscribe(c, conv);
         } else if (!fanout_has(c, conv, NULL)) {
-            fanout_subscribe(c, conv, seq, false);
+            fanout_subscribe(c, conv, seq, FANOUT_LIVE);
         }
     }
 }
@@ -171,7 +171,7 @@ static void recheck_conn(struct gw_conn *c, const PGresult *r, int lo, int hi)
     for (int i = lo; i < hi; i++)
         if (!fanout_has(c, PQgetvalue(r, i, MEMBERS_COL_CONV), NULL))
             fanout_subscribe(c, PQgetvalue(r, i, MEMBERS_COL_CONV),
-                             atoll(PQgetvalue(r, i, MEMBERS_COL_LAST_READ)), false);
+                             atoll(PQgetvalue(r, i, MEMBERS_COL_LAST_READ)), FANOUT_LIVE);
 }
 
 static void on_members(PGresult *r, enum db_err err, void *arg)

@@ -93,11 +93,25 @@ static int filter(struct lws *wsi)
     return 0;
 }
 
+/* Keep the all-conversations socket's ?since= list (a malformed one is ignored, like since_seq). */
+static void resume_points(struct gw_conn *c, const char *value)
+{
+    struct hs_resume *r = calloc(HS_RESUME_MAX, sizeof(*r));
+    int n = r != NULL ? hs_parse_resume(value, r, HS_RESUME_MAX) : -1;
+
+    if (n <= 0) {
+        free(r);
+        return;
+    }
+    c->resume = r;
+    c->nresume = n;
+}
+
 static int on_established(struct lws *wsi, struct gw_conn **slot)
 {
     /* lws copies every query fragment into the buffer while searching, so
      * each buffer must hold the longest one (the token). */
-    char uri[256], tok[2048], since[2048];
+    char uri[256], tok[2048], since[8192];
     struct gw_conn *c = conn_new(wsi);
 
     if (c == NULL)
@@ -107,6 +121,8 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
     hs_parse_path(uri, ws_prefix(), c->conv_id);
     if (urlarg(wsi, "since_seq=", since, sizeof(since)) == 0)
         c->has_since = hs_parse_since(since, &c->since_seq) == 0;
+    if (c->conv_id[0] == '\0' && urlarg(wsi, "since=", since, sizeof(since)) == 0)
+        resume_points(c, since);
     if (handshake_token(wsi, tok, sizeof(tok)) == 0)
         client_authorize(c, tok);
     /* else: the first frame must be {"type":"auth","token":...} */

@@ -15,7 +15,7 @@ export const deadlocks = () => Number(psql('SELECT coalesce(sum(deadlocks), 0) F
 
 // record: {convs:[cid], receivers:[{user, cid, mode, sessions:[{frames:[[seq,id,t,offline]]}]}],
 //          messages:[{cmid, cid, sender, ack, acks:[{id,seq,t}]}], faults:[{name,start,end}], ...}
-export function check(rec, { strictAll = false } = {}) {
+export function check(rec) {
   const problems = [];
   const note = (kind, what) => { if (problems.length < 200) problems.push(`${kind}: ${what}`); };
   const inList = rec.convs.map(c => `'${c}'`).join(',');
@@ -57,18 +57,14 @@ export function check(rec, { strictAll = false } = {}) {
   }
 
   // Receivers: every stored message of their conversation (they subscribe from
-  // seq 0), exactly once, in seq order. An all-conversations socket resumes from
-  // its read watermark, which may lag what it got: what a later session repeats
-  // at or below the seq already received is counted as a resume re-delivery, and
-// what it misses across a reconnect (not while connected) as a resume gap.
-  let missingDeliveries = 0, dupDeliveries = 0, outOfOrder = 0, redelivered = 0, wrongId = 0, allResumeGaps = 0;
-  const allResumeGapIds = new Set();
+  // seq 0), exactly once across all their sessions, in seq order in each: both
+  // kinds of socket resume exactly (since_seq, or since=<conversation>:<seq>).
+  let missingDeliveries = 0, dupDeliveries = 0, outOfOrder = 0, wrongId = 0;
   const lostIds = new Set(), undelivered = new Set(), dupIds = new Set();
   const lastRecv = new Map(); // row id -> latest first-delivery time over receivers
   for (const r of rec.receivers) {
     const conv = byConv.get(r.cid);
     const got = new Map(); // seq -> count
-    let hi = 0;
     r.sessions.forEach((sess, si) => {
       let prev = 0;
       const seen = new Set();
@@ -80,31 +76,16 @@ export function check(rec, { strictAll = false } = {}) {
         if (seq <= prev) { outOfOrder++; note('out of order', `${r.user} ${r.cid} seq ${seq} after ${prev} session ${si}`); }
         prev = Math.max(prev, seq);
         if (got.has(seq)) {
-          if (r.mode === 'all' && seq <= hi) redelivered++;
-          else { dupDeliveries++; dupIds.add(id); note('duplicate across sessions', `${r.user} (${r.mode}) seq ${seq} session ${si} since ${sess.since}`); }
+          dupDeliveries++; dupIds.add(id); note('duplicate across sessions', `${r.user} (${r.mode}) seq ${seq} session ${si} since ${sess.since}`);
           got.set(seq, got.get(seq) + 1);
           continue;
         }
         got.set(seq, 1);
         if (!lastRecv.has(id) || lastRecv.get(id) < t) lastRecv.set(id, t);
       }
-      hi = Math.max(hi, prev);
     });
-    // Where an all-conversations socket resumed: between one session's last seq and the next one's first.
-    // A message acknowledged while one of its sessions had been open for a second
-    // and stayed open for another should have arrived live in that session.
-    const liveAt = t => r.sessions.some(x => x.opened && x.opened + 1000 <= t && (!x.closed || t + 1000 <= x.closed));
     for (const [seq, row] of conv) {
       if (got.has(seq)) continue;
-      const acked = ackOf.get(row.id);
-      if (r.mode === 'all' && !strictAll && r.sessions.length > 1 && !(acked && liveAt(acked))) {
-        // Outside the promise (no since_seq on this socket), reported on its own:
-        // the read watermark it resumes from had moved past messages it never got.
-        allResumeGaps++;
-        allResumeGapIds.add(row.id);
-        note('missed on all-conversations resume', `${r.user} ${r.cid} seq ${seq}`);
-        continue;
-      }
       missingDeliveries++;
       undelivered.add(row.id);
       if (ackOf.has(row.id)) { lostIds.add(row.id); note('lost', `${r.user} (${r.mode}) never got ${r.cid} seq ${seq} ${row.id} (acked)`); }
@@ -130,14 +111,14 @@ export function check(rec, { strictAll = false } = {}) {
   const duplicated = dbDup + dupIds.size + ackMismatch;
   return {
     rows: rows.length, acked, ackedMissing, ackMismatch, dbDup, gaps, missingDeliveries, dupDeliveries, outOfOrder,
-    redelivered, wrongId, allResumeGaps, allResumeGapMessages: allResumeGapIds.size, lost, undelivered: undelivered.size, duplicated, maxDelay, maxDelayAfterRecovery, maxDelayFault,
+    wrongId, lost, undelivered: undelivered.size, duplicated, maxDelay, maxDelayAfterRecovery, maxDelayFault,
     lostIds: [...lostIds], problems,
   };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const rec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-  const r = check(rec, { strictAll: process.argv.includes('--strict-all') });
+  const r = check(rec);
   console.log(JSON.stringify({ ...r, lostIds: r.lostIds.length, problems: r.problems.slice(0, 30) }, null, 1));
   process.exit(r.lost > 0 || r.duplicated > 0 || r.gaps > 0 || r.outOfOrder > 0 || r.wrongId > 0 ? 1 : 0);
 }

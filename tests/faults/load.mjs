@@ -47,8 +47,9 @@ export class User {
 }
 
 // One user's socket. mode 'conv': /ws/conversations/{cid}, resumes with
-// since_seq = last seq it got (exact resume). mode 'all': /ws, resumes from the
-// read watermark, which it advances with {"type":"read","message_id"} frames.
+// since_seq = last seq it got. mode 'all': /ws, resumes with since=<cid>:<last
+// seq it got> (both exact resumes); it also advances the read watermark with
+// {"type":"read","message_id"} frames, as a client showing the messages would.
 export class Receiver {
   constructor({ user, cid, mode, endpoints, first, log, stats }) {
     Object.assign(this, { user, cid, mode, endpoints, log, stats });
@@ -63,7 +64,7 @@ export class Receiver {
   url(ep) {
     const t = encodeURIComponent(this.user.token);
     if (this.mode === 'conv') return `${ep.url}/api/v1/ws/conversations/${this.cid}?token=${t}&since_seq=${this.lastSeq}`;
-    return `${ep.url}/api/v1/ws?token=${t}`;
+    return `${ep.url}/api/v1/ws?token=${t}&since=${this.cid}:${this.lastSeq}`;
   }
   connect() {
     if (this.stopping) return;

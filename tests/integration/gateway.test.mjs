@@ -6,7 +6,7 @@ import { execSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { client, convUrl, isMsg } from './wsclient.mjs';
+import { client, convUrl, allUrl, isMsg } from './wsclient.mjs';
 import { api, user, direct, send, sleep } from './helpers.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -110,6 +110,23 @@ test('since_seq resumes after the given sequence number', async () => {
   const got = cb.events.filter(e => e.content && e.content.startsWith('s'));
   assert.deepEqual(got.map(e => e.seq), [4, 5]);
   await cb.close();
+});
+
+test('an all-conversations socket resumes each conversation named in since=<id>:<seq>', async () => {
+  const a = await user(); const b = await user();
+  const c1 = await direct(a, b);
+  const other = await user();
+  const c2 = await direct(other, b);
+  for (let i = 1; i <= 5; i++) await send(c1, a, `r${i}`);
+  await send(c2, other, 'unread elsewhere');
+  const all = client(allUrl(WS, b.token, `&since=${c1.toUpperCase()}:3`));
+  await all.opened;
+  await all.next(isMsg('r5'));
+  await all.next(isMsg('unread elsewhere')); // not named: offline delivery from the read watermark
+  const got = all.events.filter(e => e.conversation_id === c1 && e.content && e.content.startsWith('r'));
+  assert.deepEqual(got.map(e => [e.seq, e.type]), [[4, 'message'], [5, 'message']]);
+  assert.equal(all.events.find(isMsg('unread elsewhere')).type, 'offline_message');
+  await all.close();
 });
 
 test('after a Redis restart the gateway catches up from PostgreSQL without gaps', async () => {

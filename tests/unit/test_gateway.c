@@ -78,6 +78,27 @@ static void test_since_seq(void **state)
     assert_int_equal(seq, 42);
 }
 
+static void test_resume_points(void **state)
+{
+    struct hs_resume r[3];
+    (void)state;
+    assert_int_equal(hs_parse_resume(CID ":0", r, 3), 1);
+    assert_string_equal(r[0].conv_id, CID);
+    assert_int_equal(r[0].seq, 0);
+    assert_int_equal(hs_parse_resume(CID ":17,0191e3a0-0000-7000-8000-0000000000bb:3", r, 3), 2);
+    assert_int_equal(r[0].seq, 17);
+    assert_string_equal(r[1].conv_id, "0191e3a0-0000-7000-8000-0000000000bb");
+    assert_int_equal(r[1].seq, 3);
+    assert_int_equal(hs_parse_resume("", r, 3), 0);
+    assert_int_equal(hs_parse_resume(CID, r, 3), -1);       /* no seq */
+    assert_int_equal(hs_parse_resume(CID ":", r, 3), -1);   /* empty seq */
+    assert_int_equal(hs_parse_resume(CID ":-1", r, 3), -1); /* negative */
+    assert_int_equal(hs_parse_resume(CID ":1,", r, 3), -1); /* trailing comma */
+    assert_int_equal(hs_parse_resume(CID ":1x", r, 3), -1); /* not a number */
+    assert_int_equal(hs_parse_resume("not-a-uuid-not-a-uuid-not-a-uuid-000:1", r, 3), -1);
+    assert_int_equal(hs_parse_resume(CID ":1," CID ":2," CID ":3," CID ":4", r, 3), -1); /* > max */
+}
+
 static void test_bearer(void **state)
 {
     (void)state;
@@ -229,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_path_one_conversation),
         cmocka_unit_test(test_path_refusals),
         cmocka_unit_test(test_since_seq),
+        cmocka_unit_test(test_resume_points),
         cmocka_unit_test(test_bearer),
         cmocka_unit_test(test_frame_header_lengths),
         cmocka_unit_test(test_queue_stall_rule),
