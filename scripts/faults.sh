@@ -30,6 +30,9 @@ if [ ! "$ROOT/tests/faults/node_modules/.package-lock.json" -nt "$ROOT/tests/fau
     (cd "$ROOT/tests/faults" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error > /dev/null)
 fi
 
+# The stack's env file is its configuration; variables exported by a caller
+# (scripts/test.sh exports its own stack's) would win over it.
+unset DATABASE_URL REDIS_URL
 STACK=("$ROOT/scripts/stack.sh" --profile faults --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
 rm -rf "$ROOT/var/faults" /tmp/chat-pg-*-faults
