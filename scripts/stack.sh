@@ -28,10 +28,12 @@ case "$PROFILE" in
 run) HTTP_PORT=8000; STRICT_PORT=""; PG_PORT=55432; REDIS_PORT=56379; GW_PORTS=(18081); STRICT_GW_PORT="" ;;
 test) HTTP_PORT=18000; STRICT_PORT=18001; PG_PORT=55433; REDIS_PORT=56380; GW_PORTS=(18091 18092); STRICT_GW_PORT=18093 ;;
 bench) HTTP_PORT=28000; STRICT_PORT=""; PG_PORT=55434; REDIS_PORT=56381; GW_PORTS=(28091 28092); STRICT_GW_PORT="" ;;
-# faults: the fault-injection suite's own stack (it kills and stops parts of it)
-faults) HTTP_PORT=38000; STRICT_PORT=""; PG_PORT=55435; REDIS_PORT=56382; GW_PORTS=(38091 38092); STRICT_GW_PORT="" ;;
+# faults: the fault-injection suite's own stack (it kills and stops parts of it). Its ports,
+# like dev's, are below Linux's ephemeral range (32768-60999): a restarted server must find
+# its port free, not taken by some client's outgoing connection.
+faults) HTTP_PORT=19000; STRICT_PORT=""; PG_PORT=25435; REDIS_PORT=26382; GW_PORTS=(19091 19092); STRICT_GW_PORT="" ;;
 # dev: a spare stack for trying things beside a running test stack
-dev) HTTP_PORT=48000; STRICT_PORT=""; PG_PORT=55436; REDIS_PORT=56383; GW_PORTS=(48091 48092); STRICT_GW_PORT="" ;;
+dev) HTTP_PORT=20000; STRICT_PORT=""; PG_PORT=25436; REDIS_PORT=26383; GW_PORTS=(20091 20092); STRICT_GW_PORT="" ;;
 *) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
 esac
 [ -n "$BUILD" ] || case "$PROFILE" in run) BUILD=$ROOT/build ;; bench) BUILD=$ROOT/build-bench ;; dev) BUILD=$ROOT/build-dev ;; *) BUILD=$ROOT/build-test ;; esac

@@ -79,7 +79,9 @@ static int start_lws(void)
     info.port = gw.cfg.ws_port;
     info.iface = gw.cfg.ws_host;
     info.protocols = session_protocols;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* a port taken fails the start instead of leaving a gateway that listens nowhere */
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     info.foreign_loops = loops;
     info.ka_time = 30; /* TCP keepalive: dead peers go away */
     info.ka_probes = 3;
