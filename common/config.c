@@ -549,6 +549,7 @@ static int read_sizes(struct reader *r, struct chat_config *cfg)
         read_int(r, "WS_QUEUE_MAX", 256, 8, 65536, &cfg->ws_queue_max) ||
         read_int(r, "WS_PING_SECS", 30, 1, 3600, &cfg->ws_ping_secs) ||
         read_int(r, "WS_IDLE_TIMEOUT_SECS", 75, 2, 7200, &cfg->ws_idle_secs) ||
+        read_int(r, "WS_AUTH_TIMEOUT_SECS", 5, 1, 600, &cfg->ws_auth_secs) ||
         read_int(r, "WS_SNDBUF_KIB", 0, 0, 65536, &sndbuf_kib))
         return -1;
     cfg->ws_sndbuf = sndbuf_kib * 1024;

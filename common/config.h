@@ -61,6 +61,7 @@ struct chat_config {
     int ws_queue_max;      /* outgoing frames queued per connection */
     int ws_ping_secs;      /* quiet time before the gateway pings */
     int ws_idle_secs;      /* quiet time (no pong, no frame) before hang-up */
+    int ws_auth_secs;      /* a socket not authorised by then is closed with 4401 */
     int ws_sndbuf;         /* SO_SNDBUF of each WebSocket in bytes, 0 = kernel autotuning */
 
     /* chat-api */

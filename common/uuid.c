@@ -75,6 +75,16 @@ bool uuid_is_valid(const char *s)
     return uuid_from_string(s, b) == 0;
 }
 
+bool uuid_canon(char *s)
+{
+    if (!uuid_is_valid(s))
+        return false;
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'F')
+            *s = (char)(*s - 'A' + 'a');
+    return true;
+}
+
 void uuid_v7_string(char out[UUID_STR_LEN])
 {
     uint8_t b[16];

@@ -22,6 +22,14 @@ int uuid_from_string(const char *s, uint8_t out[16]);
 /* True when s is a canonical UUID. */
 bool uuid_is_valid(const char *s);
 
+/*
+ * Lower-case the UUID s in place: every id is canonical from the moment it
+ * is parsed, because Redis keys, stream events and the gateways compare ids
+ * as text (PostgreSQL alone ignores case). Returns false, s unchanged, when
+ * s is not a UUID.
+ */
+bool uuid_canon(char *s);
+
 /* Write a fresh UUIDv7 in canonical lower-case form. */
 void uuid_v7_string(char out[UUID_STR_LEN]);
 

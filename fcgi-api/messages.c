@@ -319,7 +319,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
 
     if (page_limit(req, &limit) != 0)
         return;
-    if (has_cursor && !uuid_is_valid(cursor)) {
+    if (has_cursor && !uuid_canon(cursor)) {
         http_error(req, 422, "validation_error", "cursor: must be a message id (UUID)");
         return;
     }

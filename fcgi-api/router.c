@@ -130,6 +130,8 @@ static const struct route *find_route(struct http_req *req, char *allow, size_t 
         if (strcmp(r->method, req->method) == 0) {
             memcpy(req->params, params, sizeof(params));
             req->nparams = n;
+            for (int k = 0; k < n; k++)
+                uuid_canon(req->params[k]); /* ids in any letter case name one thing */
             req->route = r->pattern;
             return r;
         }

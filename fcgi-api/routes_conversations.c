@@ -100,7 +100,7 @@ void route_conv_direct(struct http_req *req)
             http_error(req, 422, "validation_error", "other_user_id: query parameter required");
             return;
         }
-        if (!uuid_is_valid(other)) {
+        if (!uuid_canon(other)) {
             http_error(req, 422, "validation_error", "other_user_id: must be a UUID");
             return;
         }

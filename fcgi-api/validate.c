@@ -61,6 +61,14 @@ int v_uuid(struct http_req *req, const char *field, bool required, const char **
         http_error(req, 422, "validation_error", "%s: must be a UUID", field);
         return -1;
     }
+    if (*out != NULL && strpbrk(*out, "ABCDEF") != NULL) {
+        /* the canonical spelling replaces the body's, so every later use sees it */
+        char id[UUID_STR_LEN];
+        snprintf(id, sizeof(id), "%s", *out);
+        uuid_canon(id);
+        json_object_set_new(req->json, field, json_string(id));
+        *out = json_string_value(json_object_get(req->json, field));
+    }
     return 0;
 }
 

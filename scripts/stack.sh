@@ -123,6 +123,7 @@ write_env() {
             echo "WS_SNDBUF_KIB=16"
             echo "WS_PING_SECS=1"
             echo "WS_IDLE_TIMEOUT_SECS=6"
+            echo "WS_AUTH_TIMEOUT_SECS=2"
         } > "$STRICT_ENV_FILE"
     fi
 }

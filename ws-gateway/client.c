@@ -18,16 +18,19 @@
 
 /* clang-format off */
 /* Columns: AUTH_COL_*; one row per membership (or one with NULLs), none for a deleted user. */
+#define AUTH_COLS                                                                    \
+    "SELECT u.username, m.conversation_id, m.last_read_seq,"                         \
+    " coalesce(floor(extract(epoch FROM u.sessions_valid_after)), 0)::bigint FROM users u"
 static const char auth_one_sql[] =
-    "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+    AUTH_COLS
     " LEFT JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = $2"
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 static const char auth_all_sql[] =
-    "SELECT u.username, m.conversation_id, m.last_read_seq FROM users u"
+    AUTH_COLS
     " LEFT JOIN conversation_members m ON m.user_id = u.id"
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 /* clang-format on */
-enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ };
+enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ, AUTH_COL_VALID_AFTER };
 
 /*
  * The connect's subscription of conv: from the client's resume point
@@ -60,8 +63,8 @@ static void on_auth(PGresult *r, enum db_err err, void *arg)
         conn_close(c, 1011);
         goto out;
     }
-    if (n == 0) {
-        conn_close(c, 4401); /* deleted user */
+    if (n == 0 || c->token_iat < atoll(PQgetvalue(r, 0, AUTH_COL_VALID_AFTER))) {
+        conn_close(c, 4401); /* deleted user, or a token from before a revocation (logout...) */
         goto out;
     }
     snprintf(c->username, sizeof(c->username), "%s", PQgetvalue(r, 0, AUTH_COL_USERNAME));
@@ -95,6 +98,8 @@ void client_authorize(struct gw_conn *c, const char *token)
         return;
     }
     snprintf(c->user_id, sizeof(c->user_id), "%s", claims.sub);
+    c->token_iat = claims.iat;
+    c->token_exp = claims.exp;
     params[0] = c->user_id;
     params[1] = c->conv_id;
     conn_ref(c);
@@ -319,6 +324,29 @@ static const char *event_conv(struct gw_conn *c, json_t *m)
     return NULL;
 }
 
+/*
+ * {"type":"auth","token"} on an authorised socket: a fresh access token of
+ * the same user (refreshed over REST) carries the socket past the old
+ * token's expiry.
+ */
+static void reauthorize(struct gw_conn *c, json_t *m)
+{
+    const char *tok = json_string_value(json_object_get(m, "token"));
+    struct token_claims claims;
+
+    if (tok == NULL || token_verify(&gw.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK ||
+        strcmp(claims.sub, c->user_id) != 0) {
+        conn_send_error(c, "unauthorized", "token: not a valid access token of this user", 0);
+        return;
+    }
+    if (claims.exp > c->token_exp) {
+        c->token_exp = claims.exp;
+        c->token_iat = claims.iat;
+    }
+    conn_send(c,
+              json_pack("{s:s, s:I}", "type", "auth_ok", "expires_at", (json_int_t)c->token_exp));
+}
+
 /* Before the authorisation ended: an auth frame starts it, others wait for it. */
 static void unauthorized_frame(struct gw_conn *c, json_t *m, const char *type, const char *text,
                                size_t len)
@@ -352,6 +380,8 @@ void client_frame(struct gw_conn *c, const char *text, size_t len)
     }
     if (strcmp(type, "ping") == 0) {
         conn_send(c, json_pack("{s:s}", "type", "pong"));
+    } else if (strcmp(type, "auth") == 0) {
+        reauthorize(c, m);
     } else if (strcmp(type, "message") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
             client_message(c, m, cid);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static struct {
     struct gw_conn *all; /* every open connection */
@@ -30,7 +31,7 @@ struct gw_conn *conn_new(struct lws *wsi)
         return NULL;
     c->wsi = wsi;
     c->refs = 1;
-    c->rx_ms = c->ping_ms = uv_now(&gw.loop);
+    c->rx_ms = c->ping_ms = c->open_ms = uv_now(&gw.loop);
     c->next = conns.all;
     if (conns.all)
         conns.all->prev = c;
@@ -350,7 +351,8 @@ static void on_flush(uv_prepare_t *h)
 
 /*
  * Application-level liveness: a socket quiet (no frame, no pong) for
- * WS_PING_SECS is pinged, one quiet for WS_IDLE_TIMEOUT_SECS is dropped, so
+ * WS_PING_SECS is pinged, one quiet for WS_IDLE_TIMEOUT_SECS is dropped (and
+ * one still unauthorised after WS_AUTH_TIMEOUT_SECS closed with 4401), so
  * half-open connections behind NATs and proxies do not hold presence and
  * memory for hours. A sweep every second rather than lws' idle policy: lws
  * 4.1 keeps every socket's timer in one sorted list and inserts by walking
@@ -362,13 +364,22 @@ static void on_liveness(uv_timer_t *t)
     uint64_t now = uv_now(&gw.loop);
     uint64_t ping_ms = (uint64_t)gw.cfg.ws_ping_secs * 1000;
     uint64_t idle_ms = (uint64_t)gw.cfg.ws_idle_secs * 1000;
+    uint64_t auth_ms = (uint64_t)gw.cfg.ws_auth_secs * 1000;
+    long long wall = (long long)time(NULL);
 
     (void)t;
     for (struct gw_conn *c = conns.all; c != NULL; c = c->next) {
         uint64_t quiet = now - c->rx_ms;
         if (c->wsi == NULL || c->close_code != 0)
             continue;
-        if (quiet >= idle_ms) {
+        if ((!c->authorized && now - c->open_ms >= auth_ms) ||
+            (c->token_exp > 0 && wall >= c->token_exp)) {
+            /* a socket that never proves who it is (no token, no auth frame, or a
+             * check that never ends) holds memory and a connection for nothing;
+             * one whose token expired has no right any more (clients refresh over
+             * REST and send {"type":"auth"} with the new token before exp) */
+            conn_close(c, 4401);
+        } else if (quiet >= idle_ms) {
             log_info(NULL, "closing a websocket of user %s silent for %llu s", c->user_id,
                      (unsigned long long)(quiet / 1000));
             /* through the writable callback: lws_set_timeout(LWS_TO_KILL_ASYNC)

@@ -48,12 +48,15 @@ struct gw_conn {
     bool ping_due;    /* the liveness sweep wants a ping sent */
     uint64_t rx_ms;   /* loop time of the last frame (any, pongs too) from the client */
     uint64_t ping_ms; /* loop time of the last ping sent */
+    uint64_t open_ms; /* loop time the socket was established */
     struct gw_conn *prev, *next, *next_posted;
 
     /* who it is: the handshake (session.c) and the authorisation (client.c) */
     char user_id[UUID_STR_LEN];
     char username[80];
     char conv_id[UUID_STR_LEN]; /* per-conversation socket, else "" */
+    long long token_iat;        /* the access token's issue and expiry times (epoch s) */
+    long long token_exp;        /* the socket closes with 4401 then, unless re-authorised */
     bool authorized;
     bool has_since;
     long long since_seq;

@@ -3,6 +3,7 @@
 #include "events.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct gw gw;
 
@@ -14,8 +15,27 @@ struct gw gw;
  */
 #define GW_PG_MARGIN_MS 1000
 
+static const struct gw_hooks *hooks_of_listen;
+
+static void on_notify(const char *channel, const char *payload, void *arg)
+{
+    (void)arg;
+    if (strcmp(channel, GW_MEMBER_CHANNEL) == 0)
+        hooks_of_listen->member_change(payload);
+    else if (strcmp(channel, GW_ACCOUNT_CHANNEL) == 0)
+        hooks_of_listen->account_change(payload);
+}
+
+static void on_listen_up(void *arg)
+{
+    (void)arg;
+    hooks_of_listen->listen_up();
+}
+
 static struct pgq *pg_open(const char *name, const struct gw_hooks *hooks)
 {
+    static const char *const channels[] = {GW_MEMBER_CHANNEL, GW_ACCOUNT_CHANNEL, NULL};
+
     struct pgq_opts o = {
         .conninfo = gw.cfg.database_url,
         .name = name,
@@ -23,9 +43,10 @@ static struct pgq *pg_open(const char *name, const struct gw_hooks *hooks)
         .statement_timeout_ms = gw.cfg.db_statement_timeout_ms + GW_PG_MARGIN_MS,
     };
     if (hooks != NULL) {
-        o.listen = GW_MEMBER_CHANNEL;
-        o.on_notify = hooks->member_change;
-        o.on_up = hooks->member_link_up;
+        hooks_of_listen = hooks;
+        o.listen = channels;
+        o.on_notify = on_notify;
+        o.on_up = on_listen_up;
     }
     return pgq_new(&gw.loop, &o);
 }

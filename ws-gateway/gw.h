@@ -27,7 +27,7 @@ struct gw {
     uv_loop_t loop;
     struct lws_context *lws;
     struct pgq *bg;             /* background writes (watermarks) and /health */
-    struct pgq *listen;         /* LISTEN for membership changes (GW_MEMBER_CHANNEL) */
+    struct pgq *listen;         /* LISTEN for membership and account changes */
     struct pgq *pgs[GW_PG_MAX]; /* DB_POOL_SIZE links for sends and reads */
     int npg;
     unsigned pg_next;
@@ -44,12 +44,15 @@ extern struct gw gw;
  * <seq>" or "<conversation> <user> removed").
  */
 #define GW_MEMBER_CHANNEL "chat_member"
+/* ... and every revocation of a user's sessions: "<user>" (sql/003_sessions_valid_after.sql). */
+#define GW_ACCOUNT_CHANNEL "chat_account"
 
 /* Who hears of the links' events (the modules above gw.c). */
 struct gw_hooks {
-    rlink_state_cb stream_link;                            /* the stream reader's link */
-    void (*member_change)(const char *payload, void *arg); /* a GW_MEMBER_CHANNEL notification */
-    void (*member_link_up)(void *arg);                     /* the listener (re)connected */
+    rlink_state_cb stream_link;                  /* the stream reader's link */
+    void (*member_change)(const char *payload);  /* a GW_MEMBER_CHANNEL notification */
+    void (*account_change)(const char *payload); /* a GW_ACCOUNT_CHANNEL notification */
+    void (*listen_up)(void);                     /* the listener (re)connected */
 };
 
 /* Open the database and Redis links. Returns 0, or -1 when a link could not even be made. */

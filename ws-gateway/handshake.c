@@ -26,7 +26,7 @@ int hs_parse_path(const char *uri, const char *ws_prefix, char conv_id[UUID_STR_
         return -1;
     memcpy(conv_id, p, UUID_STR_LEN - 1);
     conv_id[UUID_STR_LEN - 1] = '\0';
-    if (uuid_is_valid(conv_id))
+    if (uuid_canon(conv_id))
         return 0;
     conv_id[0] = '\0';
     return -1;
@@ -60,7 +60,7 @@ int hs_parse_resume(const char *value, struct hs_resume *out, int max)
             return -1;
         memcpy(out[n].conv_id, p, UUID_STR_LEN - 1);
         out[n].conv_id[UUID_STR_LEN - 1] = '\0';
-        if (!uuid_is_valid(out[n].conv_id))
+        if (!uuid_canon(out[n].conv_id))
             return -1;
         p += UUID_STR_LEN;
         k = strcspn(p, ",");

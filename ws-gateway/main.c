@@ -9,6 +9,7 @@
  * SIGTERM closes every socket with 1001 and exits 0 once they are gone.
  * docs/ARCHITECTURE.md has the module map.
  */
+#include "account.h"
 #include "conn.h"
 #include "delivered.h"
 #include "gw.h"
@@ -25,10 +26,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The listener is (back) up: what was announced while it was away is checked again. */
+static void on_listen_up(void)
+{
+    member_recheck_all();
+    account_recheck_all();
+}
+
 static const struct gw_hooks hooks = {
     .stream_link = stream_on_link,
     .member_change = member_changed,
-    .member_link_up = member_link_up,
+    .account_change = account_changed,
+    .listen_up = on_listen_up,
 };
 
 static uv_timer_t stop_timer;

@@ -92,13 +92,12 @@ out:
     free(v);
 }
 
-void member_changed(const char *payload, void *arg)
+void member_changed(const char *payload)
 {
     struct verify *v;
     int added;
     const char *params[2];
 
-    (void)arg;
     if ((v = calloc(1, sizeof(*v))) == NULL)
         return;
     if (member_parse(payload, v->conv, v->user, &added, &v->seq) != 0) {
@@ -191,13 +190,12 @@ static void on_members(PGresult *r, enum db_err err, void *arg)
     }
 }
 
-void member_link_up(void *arg)
+void member_recheck_all(void)
 {
     const char **users;
     char *list;
     int n = 0;
 
-    (void)arg;
     if ((users = malloc(sizeof(*users) * (size_t)(conn_count() + 1))) == NULL)
         return;
     for (struct gw_conn *c = conn_first(); c != NULL; c = c->next)

@@ -12,10 +12,10 @@
 #define GW_MEMBER_H
 
 /* gw_hooks.member_change: one announcement "<conversation> <user> added <seq>|removed". */
-void member_changed(const char *payload, void *arg);
+void member_changed(const char *payload);
 
-/* gw_hooks.member_link_up: the listener is (back) up. */
-void member_link_up(void *arg);
+/* The listener is (back) up: every local socket's memberships checked again. */
+void member_recheck_all(void);
 
 /*
  * Parse an announcement: 0 with the ids (NUL-terminated), *added and *seq

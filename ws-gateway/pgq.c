@@ -125,9 +125,8 @@ static void on_state(void *arg, bool up)
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
     struct pgq *q = arg;
-    (void)channel;
     if (q->opts.on_notify != NULL)
-        q->opts.on_notify(payload, q->opts.arg);
+        q->opts.on_notify(channel, payload, q->opts.arg);
 }
 
 /*
@@ -314,14 +313,18 @@ struct pgq *pgq_new(uv_loop_t *loop, const struct pgq_opts *opts)
     if (q == NULL)
         return NULL;
     q->opts = *opts;
-    n = strlen(db_session_sql) + (opts->listen ? strlen(opts->listen) + 16 : 0) + 1;
+    n = strlen(db_session_sql) + 1;
+    for (const char *const *c = opts->listen; c != NULL && *c != NULL; c++)
+        n += strlen(*c) + 10;
     if ((q->listen_sql = malloc(n)) == NULL) {
         free(q);
         return NULL;
     }
-    /* channel names are ours (static identifiers), never input */
-    snprintf(q->listen_sql, n, "%s%s%s", db_session_sql, opts->listen ? "; LISTEN " : "",
-             opts->listen ? opts->listen : "");
+    snprintf(q->listen_sql, n, "%s", db_session_sql);
+    for (const char *const *c = opts->listen; c != NULL && *c != NULL; c++) {
+        size_t at = strlen(q->listen_sql);
+        snprintf(q->listen_sql + at, n - at, "; LISTEN %s", *c);
+    }
     lo.setup_sql = q->listen_sql;
     if ((q->link = pglink_new(loop, &lo, &handler, q)) == NULL) {
         free(q->listen_sql);

@@ -30,12 +30,13 @@ struct pgq_opts {
     int connect_timeout_ms;
     int statement_timeout_ms; /* the client side's: the server's statement_timeout plus a margin */
     /*
-     * LISTEN on channel (NULL: none) on every connection; on_notify gets
-     * each notification, on_up each time a connection is up again (what
-     * was said while it was down is lost: reconcile there).
+     * LISTEN on each channel of listen (NULL-terminated; NULL: none) on
+     * every connection; on_notify gets each notification, on_up each time a
+     * connection is up again (what was said while it was down is lost:
+     * reconcile there). Channel names are ours, never input.
      */
-    const char *listen;
-    void (*on_notify)(const char *payload, void *arg);
+    const char *const *listen;
+    void (*on_notify)(const char *channel, const char *payload, void *arg);
     void (*on_up)(void *arg);
     void *arg;
 };

@@ -73,6 +73,21 @@ static int refuse(struct lws *wsi, unsigned int status, const char *why)
     return -1;
 }
 
+/*
+ * No Origin (not a browser) passes; one that is allowed passes. Fails
+ * closed: lws_hdr_copy() returns -1 for a header longer than the buffer,
+ * and an allowed origin is never that long.
+ */
+static bool origin_ok(struct lws *wsi, char *buf, int len)
+{
+    int n;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return true;
+    n = lws_hdr_copy(wsi, buf, len, WSI_TOKEN_ORIGIN);
+    return n > 0 && cfg_origin_allowed(&gw.cfg, buf);
+}
+
 /* Handshake checks that need no I/O. Returns 0 to accept. */
 static int filter(struct lws *wsi)
 {
@@ -84,8 +99,7 @@ static int filter(struct lws *wsi)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         hs_parse_path(uri, ws_prefix(), cid) != 0)
         return refuse(wsi, HTTP_STATUS_NOT_FOUND, "no such websocket endpoint");
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0 &&
-        !cfg_origin_allowed(&gw.cfg, origin))
+    if (!origin_ok(wsi, origin, sizeof(origin)))
         return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
     if (handshake_token(wsi, tok, sizeof(tok)) == 0 &&
         token_verify(&gw.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK)

@@ -99,3 +99,55 @@ test('a member added while Redis is down starts receiving on their all-conversat
   });
   await all.close();
 });
+
+// Ids in any letter case name one thing: iOS spells UUIDs in upper case. Before ids were
+// canonical, a socket opened on the upper-case spelling outlived its user's removal, and a REST
+// send to it reached nobody live (the event and cache keys carried the upper-case id).
+test('upper-case conversation ids: a socket on one is closed on removal, a send to one is live', async () => {
+  const a = await user(); const b = await user();
+  const room = (await api('POST', '/chat/rooms', { name: 'case', member_ids: [b.id] }, a.token)).json;
+  const upper = room.id.toUpperCase();
+  const onRoom = client(convUrl(WS, upper, b.token));
+  await onRoom.opened;
+  await sleep(300);
+  const r = await api('POST', `/conversations/${upper}/messages`, { content: 'to the upper-case path' }, a.token);
+  assert.equal(r.status, 201);
+  assert.equal(r.json.conversation_id, room.id);
+  const m = await onRoom.next(isMsg('to the upper-case path'), 3000);
+  assert.equal(m.conversation_id, room.id);
+  // the cache answers the upper-case spelling with the same page
+  const page = await api('GET', `/conversations/${upper}/messages?use_cache=true`, null, b.token);
+  assert.equal(page.status, 200);
+  assert.deepEqual(page.json.messages.map(x => x.content), ['to the upper-case path']);
+  const del = await api('DELETE', `/chat/rooms/${upper}/members/${b.id.toUpperCase()}`, null, a.token);
+  assert.equal(del.status, 204);
+  const code = await Promise.race([onRoom.closed, sleep(4000).then(() => 'still open')]);
+  assert.equal(code, 4403);
+});
+
+test('upper-case ids on REST routes and WebSocket frames name the same resources', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const up = cid.toUpperCase();
+  assert.equal((await api('GET', `/conversations/${up}`, null, a.token)).json.id, cid);
+  const sent = await send(up, a, 'hello');
+  const mid = sent.json.id;
+  const again = await api('GET', `/conversations/direct?other_user_id=${b.id.toUpperCase()}`, null, a.token);
+  assert.equal(again.json.id, cid);
+  const read = await api('POST', `/conversations/${up}/read`, { message_id: mid.toUpperCase() }, b.token);
+  assert.equal(read.status, 200);
+  const receipt = await api('POST', `/conversations/messages/${mid.toUpperCase()}/read`, null, b.token);
+  assert.ok([200, 201].includes(receipt.status), JSON.stringify(receipt.json));
+  await send(cid, a, 'second');
+  const page = await api('GET', `/conversations/${up}/messages?limit=1&cursor=`, null, a.token);
+  const older = await api('GET', `/conversations/${up}/messages?cursor=${page.json.next_cursor.toUpperCase()}`, null, a.token);
+  assert.deepEqual(older.json.messages.map(x => x.id), [mid]);
+  // an all-conversations socket names the conversation in upper case in its frames
+  const all = client(allUrl(WS, a.token));
+  await all.opened;
+  await sleep(300);
+  all.send({ type: 'message', conversation_id: up, content: 'framed upper', client_message_id: 'up-1' });
+  const ack = await all.next(e => e.type === 'ack' && e.client_message_id === 'up-1');
+  assert.equal(ack.conversation_id, cid);
+  await all.close();
+});

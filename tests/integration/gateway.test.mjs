@@ -242,6 +242,34 @@ test('the gateway checks message rate limits by EVALSHA, and by source once afte
   await Promise.all([ca.close(), cb.close()]);
 });
 
+test('a socket that never authorises is closed with 4401 after WS_AUTH_TIMEOUT_SECS, even if it answers pings', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const t0 = Date.now();
+  const anon = client(`${STRICT_WS}/api/v1/ws/conversations/${cid}`); // no token, no auth frame; WS_AUTH_TIMEOUT_SECS=2
+  await anon.opened;
+  const code = await Promise.race([anon.closed, sleep(6000).then(() => 'still open')]);
+  assert.equal(code, 4401);
+  assert.ok(Date.now() - t0 >= 1500, 'not before the deadline');
+  // one that authorises in time stays
+  const late = client(`${STRICT_WS}/api/v1/ws/conversations/${cid}`);
+  await late.opened;
+  late.send({ type: 'auth', token: b.token });
+  await sleep(3500);
+  assert.equal(late.ws.readyState, 1);
+  await late.close();
+});
+
+test('an Origin too long for the header buffer is refused, not let through', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const long = client(convUrl(GW1, cid, a.token), { origin: `http://${'x'.repeat(300)}.example` });
+  await assert.rejects(long.opened, e => e.status === 403);
+  const none = client(convUrl(GW1, cid, a.token)); // no Origin at all: not a browser
+  await none.opened;
+  await none.close();
+});
+
 test('a flood of messages gets error events with retry_after and stores nothing more', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);

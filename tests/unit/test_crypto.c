@@ -73,6 +73,19 @@ static void test_uuid_rejects_bad_forms(void **state)
     assert_false(uuid_is_valid(NULL));
 }
 
+static void test_uuid_canon_lower_cases_in_place(void **state)
+{
+    char id[] = "0191E3A0-ABCD-7EF0-8000-00000000FFAA",
+         bad[] = "0191E3A0-ABCD-7EF0-8000-00000000FFAG";
+    (void)state;
+    assert_true(uuid_canon(id));
+    assert_string_equal(id, "0191e3a0-abcd-7ef0-8000-00000000ffaa");
+    assert_true(uuid_canon(id)); /* already canonical: unchanged */
+    assert_string_equal(id, "0191e3a0-abcd-7ef0-8000-00000000ffaa");
+    assert_false(uuid_canon(bad));
+    assert_string_equal(bad, "0191E3A0-ABCD-7EF0-8000-00000000FFAG");
+}
+
 static void test_uuid_v7_unique_and_time_ordered(void **state)
 {
     enum { N = 1000 };
@@ -100,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_uuid_parse_format_round_trip),
         cmocka_unit_test(test_uuid_rejects_bad_forms),
         cmocka_unit_test(test_uuid_v7_unique_and_time_ordered),
+        cmocka_unit_test(test_uuid_canon_lower_cases_in_place),
     };
     if (sodium_init() < 0)
         return 1;

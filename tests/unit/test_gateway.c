@@ -40,6 +40,10 @@ static void test_path_one_conversation(void **state)
     assert_string_equal(cid, CID);
     assert_int_equal(hs_parse_path(P "/conversations/" CID "/", P, cid), 0);
     assert_string_equal(cid, CID);
+    /* any letter case: the id is canonical from here on (subscriptions, keys, events) */
+    assert_int_equal(hs_parse_path(P "/conversations/0191E3A0-0000-7000-8000-00000000000A", P, cid),
+                     0);
+    assert_string_equal(cid, "0191e3a0-0000-7000-8000-00000000000a");
     /* another prefix is configured: the default one is no socket */
     assert_int_equal(hs_parse_path("/chat/ws/conversations/" CID, "/chat/ws", cid), 0);
     assert_int_equal(hs_parse_path(P "/conversations/" CID, "/chat/ws", cid), -1);
@@ -89,6 +93,8 @@ static void test_resume_points(void **state)
     assert_int_equal(r[0].seq, 17);
     assert_string_equal(r[1].conv_id, "0191e3a0-0000-7000-8000-0000000000bb");
     assert_int_equal(r[1].seq, 3);
+    assert_int_equal(hs_parse_resume("0191E3A0-0000-7000-8000-0000000000BB:9", r, 3), 1);
+    assert_string_equal(r[0].conv_id, "0191e3a0-0000-7000-8000-0000000000bb");
     assert_int_equal(hs_parse_resume("", r, 3), 0);
     assert_int_equal(hs_parse_resume(CID, r, 3), -1);       /* no seq */
     assert_int_equal(hs_parse_resume(CID ":", r, 3), -1);   /* empty seq */

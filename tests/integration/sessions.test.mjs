@@ -1,0 +1,88 @@
+// Sockets follow the account: logout, a password change and account deletion close the user's
+// open sockets (4401) on every gateway within a second or two, an access token from before the
+// revocation no longer opens one, and a socket closes when its token expires unless the client
+// re-authorised it with a fresh token. Before, a socket was authorised once, at connect, and
+// kept receiving everything after any of these.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { api, direct, sleep } from './helpers.mjs';
+import { client, convUrl, allUrl } from './wsclient.mjs';
+
+const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
+const [PORT1, PORT2] = (process.env.CHAT_GATEWAY_PORTS || '18091,18092').split(',');
+const GW1 = `ws://127.0.0.1:${PORT1}`;
+const GW2 = `ws://127.0.0.1:${PORT2}`;
+
+async function account() {
+  const name = `s${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
+  assert.equal(r.status, 201);
+  return { id: r.json.user.id, name, token: r.json.access_token, refresh: r.json.refresh_token };
+}
+
+const closedWithin = (c, ms) => Promise.race([c.closed, sleep(ms).then(() => 'still open')]);
+
+// An access token signed with the stack's key, for expiry times the API would not issue.
+function token(sub, iat, exp) {
+  const key = readFileSync(`${process.env.CHAT_VAR_DIR}/secret_key`, 'utf8').trim();
+  const b64 = o => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, jti: randomUUID(), typ: 'access', iat, exp })}`;
+  return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+test('logout closes the user\'s sockets on every gateway; the old token opens none; a new login does', async () => {
+  const a = await account(); const b = await account();
+  const cid = await direct(a, b);
+  const s1 = client(convUrl(GW1, cid, b.token));
+  const s2 = client(allUrl(GW2, b.token));
+  const other = client(convUrl(GW1, cid, a.token));
+  await Promise.all([s1.opened, s2.opened, other.opened]);
+  await sleep(300);
+  await sleep(1000); // the revocation below must fall in a later second than the token's iat
+  const r = await api('POST', '/auth/logout', { refresh_token: b.refresh });
+  assert.equal(r.status, 204);
+  assert.equal(await closedWithin(s1, 2000), 4401);
+  assert.equal(await closedWithin(s2, 2000), 4401);
+  assert.equal(other.ws.readyState, 1, 'another user\'s socket stays');
+  const stale = client(convUrl(WS, cid, b.token));
+  assert.equal(await closedWithin(stale, 3000), 4401);
+  const again = await api('POST', '/auth/login', { username: b.name, password: 'password123' });
+  assert.equal(again.status, 200);
+  const fresh = client(convUrl(WS, cid, again.json.access_token));
+  await fresh.opened;
+  await sleep(500);
+  assert.equal(fresh.ws.readyState, 1);
+  await Promise.all([fresh.close(), other.close()]);
+});
+
+test('a password change closes the user\'s open sockets', async () => {
+  const a = await account(); const b = await account();
+  const cid = await direct(a, b);
+  const s = client(convUrl(WS, cid, b.token));
+  await s.opened;
+  await sleep(1200);
+  const r = await api('PUT', '/users/me', { password: 'another-password-1', current_password: 'password123' }, b.token);
+  assert.equal(r.status, 200);
+  assert.equal(await closedWithin(s, 2000), 4401);
+});
+
+test('a socket closes at its token\'s expiry unless re-authorised with a fresh token first', async () => {
+  const a = await account(); const b = await account();
+  const cid = await direct(a, b);
+  const now = Math.floor(Date.now() / 1000);
+  const short = client(convUrl(GW1, cid, token(b.id, now, now + 3)));
+  const renewed = client(convUrl(GW1, cid, token(b.id, now, now + 3)));
+  await Promise.all([short.opened, renewed.opened]);
+  renewed.send({ type: 'auth', token: b.token }); // the API's token: minutes left
+  const ok = await renewed.next(e => e.type === 'auth_ok');
+  assert.ok(ok.expires_at > now + 60);
+  // someone else's token does not renew it
+  renewed.send({ type: 'auth', token: a.token });
+  assert.equal((await renewed.next(e => e.type === 'error')).code, 'unauthorized');
+  assert.equal(await closedWithin(short, 6000), 4401);
+  await sleep(1500);
+  assert.equal(renewed.ws.readyState, 1, 'the re-authorised socket stays');
+  await renewed.close();
+});
