@@ -3,11 +3,12 @@
  *
  * One process runs one libuv loop carrying libwebsockets (as a foreign
  * loop), two Redis links (commands, and the stream reader) and
- * DB_POOL_SIZE PostgreSQL connections plus one for background writes, so
- * there is one struct gw per process and no locking anywhere. This is
- * only what every module needs to reach; each module keeps its own state
- * (conn.c the sockets, fanout.c the subscriptions, presence.c the local
- * users, delivered.c the watermarks).
+ * DB_POOL_SIZE PostgreSQL connections plus one for background writes and
+ * one that listens for membership and account changes, so there is one
+ * struct gw per process and no locking anywhere. This is only what every
+ * module needs to reach; each module keeps its own state (conn.c the
+ * sockets, subs.c the subscriptions, presence.c the local users,
+ * delivered.c the watermarks, reconcile.c its rounds).
  */
 #ifndef GW_GW_H
 #define GW_GW_H
