@@ -36,12 +36,8 @@ unset DATABASE_URL REDIS_URL
 STACK=("$ROOT/scripts/stack.sh" --profile faults --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
 rm -rf "$ROOT/var/faults" /tmp/chat-pg-*-faults
-mkdir -p "$ROOT/var/faults/sanitizer"
-if [ "${SANITIZE:-0}" = 1 ]; then
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$ROOT/var/faults/sanitizer/asan"
-    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$ROOT/var/faults/sanitizer/ubsan"
-    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp"
-fi
+. "$ROOT/scripts/sanitizer.sh"
+sanitizer_env "$ROOT/var/faults/sanitizer"
 
 cleanup() { "${STACK[@]}" stop > /dev/null 2>&1 || true; }
 trap cleanup EXIT

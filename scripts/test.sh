@@ -22,13 +22,10 @@ cmake --build "$BUILD" -j "$(nproc)"
 STACK=("$ROOT/scripts/stack.sh" --profile test --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
 rm -rf "$ROOT/var/test" /tmp/chat-pg-*-test
-mkdir -p "$ROOT/var/test/sanitizer"
-if [ "${SANITIZE:-0}" = 1 ]; then
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$ROOT/var/test/sanitizer/asan"
-    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$ROOT/var/test/sanitizer/ubsan"
-    export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp"
-    export CHAT_SANITIZE=1 # tests skip memory-growth bounds (ASan's quarantine holds freed memory)
-fi
+. "$ROOT/scripts/sanitizer.sh"
+sanitizer_env "$ROOT/var/test/sanitizer"
+# tests skip memory-growth bounds under ASan (its quarantine holds freed memory)
+[ "${SANITIZE:-0}" != 1 ] || export CHAT_SANITIZE=1
 
 cleanup() { "${STACK[@]}" stop > /dev/null 2>&1 || true; }
 trap cleanup EXIT

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "send.h"
+#include "send_fixture.h"
 
 #include <string.h>
 
@@ -178,18 +179,10 @@ static PGresult *send_row(const char *fresh, const char *client_id)
         [MSG_COL_CLIENT_ID] = client_id,
         [MSG_SEND_COL_FRESH] = fresh,
     };
-    PGresAttDesc attrs[MSG_NCOLS + 1];
-    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    PGresult *r = send_fixture_new();
 
-    memset(attrs, 0, sizeof(attrs));
-    for (int i = 0; i <= MSG_NCOLS; i++) {
-        attrs[i].name = (char *)"c";
-        attrs[i].typid = 25;
-        attrs[i].typlen = -1;
-    }
-    assert_true(PQsetResultAttrs(r, MSG_NCOLS + 1, attrs));
-    for (int i = 0; i <= MSG_NCOLS; i++)
-        assert_true(PQsetvalue(r, 0, i, (char *)vals[i], vals[i] ? (int)strlen(vals[i]) : -1));
+    assert_non_null(r);
+    assert_true(send_fixture_row(r, 0, vals));
     return r;
 }
 
