@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { api, direct, sleep } from './helpers.mjs';
 import { client, convUrl, allUrl } from './wsclient.mjs';
 
@@ -85,4 +85,21 @@ test('a socket closes at its token\'s expiry unless re-authorised with a fresh t
   await sleep(1500);
   assert.equal(renewed.ws.readyState, 1, 'the re-authorised socket stays');
   await renewed.close();
+});
+
+test('no log the stack writes holds a token used in the URL', async () => {
+  const a = await account(); const b = await account();
+  const cid = await direct(a, b);
+  const s = client(convUrl(WS, cid, b.token, '&since_seq=0'));
+  await s.opened;
+  await s.close();
+  await sleep(300);
+  const dir = `${process.env.CHAT_VAR_DIR}/log`;
+  const access = readFileSync(`${dir}/nginx-access.log`, 'utf8');
+  assert.ok(access.includes(`/api/v1/ws/conversations/${cid}?token=-&since_seq=0`), 'the socket is logged, its token as "-"');
+  for (const f of readdirSync(dir)) {
+    const text = readFileSync(`${dir}/${f}`, 'utf8');
+    assert.ok(!text.includes(b.token), `${f} holds the token`);
+    assert.ok(!text.includes(b.refresh), `${f} holds the refresh token`);
+  }
 });
