@@ -10,19 +10,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
+. "$ROOT/scripts/build-env.sh"
 if [ -n "${FAULTS_BUILD:-}" ]; then
     BUILD=$FAULTS_BUILD # scripts/test.sh installed the deps and built it
 else
     "$ROOT/scripts/deps.sh"
-    if [ "${SANITIZE:-0}" = 1 ]; then
-        BUILD=$ROOT/build-faults-asan
-        CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
-    else
-        BUILD=$ROOT/build-faults
-        CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
-    fi
-    cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
-    cmake --build "$BUILD" -j "$(nproc)"
+    build_tree "$ROOT/build-faults" "$ROOT/build-faults-asan"
 fi
 
 # The suite's only npm dependency (ws), like deps.sh does for tests/integration.
@@ -36,7 +29,6 @@ unset DATABASE_URL REDIS_URL
 STACK=("$ROOT/scripts/stack.sh" --profile faults --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
 rm -rf "$ROOT/var/faults" /tmp/chat-pg-*-faults
-. "$ROOT/scripts/sanitizer.sh"
 sanitizer_env "$ROOT/var/faults/sanitizer"
 
 cleanup() { "${STACK[@]}" stop > /dev/null 2>&1 || true; }

@@ -9,20 +9,12 @@ cd "$ROOT"
 
 "$ROOT/scripts/deps.sh" test
 
-if [ "${SANITIZE:-0}" = 1 ]; then
-    BUILD=$ROOT/build-asan
-    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON -DCHAT_SANITIZE=ON)
-else
-    BUILD=$ROOT/build-test
-    CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Debug -DCHAT_WERROR=ON)
-fi
-cmake -S "$ROOT" -B "$BUILD" "${CMAKE_FLAGS[@]}" > /dev/null
-cmake --build "$BUILD" -j "$(nproc)"
+. "$ROOT/scripts/build-env.sh"
+build_tree "$ROOT/build-test" "$ROOT/build-asan"
 
 STACK=("$ROOT/scripts/stack.sh" --profile test --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
 rm -rf "$ROOT/var/test" /tmp/chat-pg-*-test
-. "$ROOT/scripts/sanitizer.sh"
 sanitizer_env "$ROOT/var/test/sanitizer"
 # tests skip memory-growth bounds under ASan (its quarantine holds freed memory)
 [ "${SANITIZE:-0}" != 1 ] || export CHAT_SANITIZE=1

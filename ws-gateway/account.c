@@ -82,25 +82,17 @@ void account_changed(const char *payload)
         return;
     }
     memcpy(user, payload, sizeof(user));
-    if (!uuid_canon(user))
-        return;
-    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next)
-        if (strcmp(c->user_id, user) == 0) {
-            check(users, 1);
-            return;
-        }
+    /* a socket still being authorised counts: its check may have read the old state */
+    if (uuid_canon(user) && conn_has_user(user, true))
+        check(users, 1);
 }
 
 void account_recheck_all(void)
 {
     const char **users = malloc(sizeof(*users) * (size_t)(conn_count() + 1));
-    int n = 0;
 
     if (users == NULL)
         return;
-    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next)
-        if (c->user_id[0] != '\0')
-            users[n++] = c->user_id;
-    check(users, n);
+    check(users, conn_user_ids(users, true));
     free(users);
 }

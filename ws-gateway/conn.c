@@ -69,6 +69,30 @@ int conn_count(void)
     return conns.n;
 }
 
+/* Whether c counts as a connection of its user (see conn_has_user). */
+static bool is_users(const struct gw_conn *c, bool any)
+{
+    return c->authorized || (any && c->user_id[0] != '\0');
+}
+
+bool conn_has_user(const char *user_id, bool any)
+{
+    for (struct gw_conn *c = conns.all; c != NULL; c = c->next)
+        if (is_users(c, any) && strcmp(c->user_id, user_id) == 0)
+            return true;
+    return false;
+}
+
+int conn_user_ids(const char **ids, bool any)
+{
+    int n = 0;
+
+    for (struct gw_conn *c = conns.all; c != NULL; c = c->next)
+        if (is_users(c, any))
+            ids[n++] = c->user_id;
+    return n;
+}
+
 /* Take the head frame off c's queue (the caller frees it). */
 static struct gw_frame *queue_pop(struct gw_conn *c)
 {

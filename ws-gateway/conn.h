@@ -90,6 +90,19 @@ void conn_unref(struct gw_conn *c);
 struct gw_conn *conn_first(void);
 int conn_count(void);
 
+/*
+ * Whether user_id has a connection here: an authorised one, or (any) also
+ * one whose authorisation is still running.
+ */
+bool conn_has_user(const char *user_id, bool any);
+
+/*
+ * The user ids of the connections (borrowed; a user once per connection),
+ * into ids, which holds conn_count(); with the same choice as
+ * conn_has_user(). Returns how many.
+ */
+int conn_user_ids(const char **ids, bool any);
+
 /* Queue a text frame (copied); a client that stopped reading is closed with 1008. */
 void conn_send_text(struct gw_conn *c, const char *text, size_t n);
 void conn_send(struct gw_conn *c, json_t *msg /* stolen */);

@@ -18,7 +18,7 @@ int member_parse(const char *payload, char conv_id[37], char user_id[37], int *a
     long long v = -1;
     int n = sscanf(payload, "%36s %36s %15s %lld %c", conv_id, user_id, action, &v, &extra);
 
-    if (n < 3 || n > 4 || !uuid_is_valid(conv_id) || !uuid_is_valid(user_id))
+    if (n < 3 || n > 4 || !uuid_canon(conv_id) || !uuid_canon(user_id))
         return -1;
     if (strcmp(action, "added") == 0 && n == 4 && v >= 0)
         *added = 1;
@@ -28,15 +28,6 @@ int member_parse(const char *payload, char conv_id[37], char user_id[37], int *a
         return -1;
     *seq = v;
     return 0;
-}
-
-/* Whether user_id has an authorised socket here. */
-static bool has_local_user(const char *user_id)
-{
-    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next)
-        if (c->authorized && strcasecmp(c->user_id, user_id) == 0)
-            return true;
-    return false;
 }
 
 /*
@@ -105,7 +96,7 @@ void member_changed(const char *payload)
         free(v);
         return;
     }
-    if (!has_local_user(v->user)) {
+    if (!conn_has_user(v->user, false)) { /* only authorised sockets have subscriptions */
         free(v);
         return;
     }
@@ -194,13 +185,11 @@ void member_recheck_all(void)
 {
     const char **users;
     char *list;
-    int n = 0;
+    int n;
 
     if ((users = malloc(sizeof(*users) * (size_t)(conn_count() + 1))) == NULL)
         return;
-    for (struct gw_conn *c = conn_first(); c != NULL; c = c->next)
-        if (c->authorized)
-            users[n++] = c->user_id; /* a user twice is harmless: ANY() */
+    n = conn_user_ids(users, false); /* a user twice is harmless: ANY() */
     if (n > 0 && (list = db_text_array(users, n)) != NULL) {
         const char *params[1] = {list};
         pgq_exec(gw.listen, members_sql, 1, params, on_members, NULL);

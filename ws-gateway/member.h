@@ -18,7 +18,7 @@ void member_changed(const char *payload);
 void member_recheck_all(void);
 
 /*
- * Parse an announcement: 0 with the ids (NUL-terminated), *added and *seq
+ * Parse an announcement: 0 with the ids (NUL-terminated, lower-case), *added and *seq
  * (-1 when none), or -1 for any other text. Pure; for the unit tests.
  */
 int member_parse(const char *payload, char conv_id[37], char user_id[37], int *added,

@@ -6,7 +6,7 @@ import { execSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { client, convUrl, allUrl, isMsg } from './wsclient.mjs';
+import { client, convUrl, allUrl, isMsg, closedWithin } from './wsclient.mjs';
 import { api, user, direct, send, sleep } from './helpers.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -248,7 +248,7 @@ test('a socket that never authorises is closed with 4401 after WS_AUTH_TIMEOUT_S
   const t0 = Date.now();
   const anon = client(`${STRICT_WS}/api/v1/ws/conversations/${cid}`); // no token, no auth frame; WS_AUTH_TIMEOUT_SECS=2
   await anon.opened;
-  const code = await Promise.race([anon.closed, sleep(6000).then(() => 'still open')]);
+  const code = await closedWithin(anon, 6000);
   assert.equal(code, 4401);
   assert.ok(Date.now() - t0 >= 1500, 'not before the deadline');
   // one that authorises in time stays
@@ -562,7 +562,7 @@ test('a silent client is pinged and dropped after WS_IDLE_TIMEOUT_SECS; one that
   alive.ws.on('ping', () => pings++);
   await Promise.all([quiet.opened, alive.opened]);
   const t0 = Date.now();
-  const code = await Promise.race([quiet.closed, sleep(12000).then(() => 'still open')]);
+  const code = await closedWithin(quiet, 12000);
   assert.notEqual(code, 'still open');
   const after = Date.now() - t0;
   assert.ok(after >= 5000, `dropped after ${after} ms, before the idle timeout`);

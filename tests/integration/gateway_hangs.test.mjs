@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
-import { user, direct, sleep } from './helpers.mjs';
+import { user, direct, sleep, until } from './helpers.mjs';
 import { client, convUrl, isMsg } from './wsclient.mjs';
 
 const STACK = process.env.CHAT_STACK;
@@ -16,15 +16,6 @@ async function health() {
   const t0 = Date.now();
   const r = await fetch(`http://127.0.0.1:${PORT1}/health`, { signal: AbortSignal.timeout(3000) });
   return { status: r.status, json: await r.json(), ms: Date.now() - t0 };
-}
-
-async function until(pred, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await pred()) return true;
-    if (Date.now() > end) return false;
-    await sleep(100);
-  }
 }
 
 async function pair() {

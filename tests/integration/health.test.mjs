@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
+import { until } from './helpers.mjs';
 
 const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
 const STACK = process.env.CHAT_STACK;
@@ -10,15 +11,6 @@ const GW_PORTS = (process.env.CHAT_GATEWAY_PORTS || '').split(',').filter(Boolea
 async function health(path = '/health') {
   const r = await fetch(BASE + path);
   return { status: r.status, type: r.headers.get('content-type'), json: await r.json() };
-}
-
-async function until(fn, ms = 5000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > end) return v;
-    await new Promise(r => setTimeout(r, 100));
-  }
 }
 
 test('health is 200 with every part ok, at / and under the API prefix', async () => {

@@ -13,11 +13,12 @@ export async function api(method, path, body, token) {
   return { status: r.status, json: text ? JSON.parse(text) : null };
 }
 
+// A fresh account (password "password123"): its id, name and both tokens.
 export async function user() {
   const name = `g${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
   assert.equal(r.status, 201);
-  return { id: r.json.user.id, token: r.json.access_token };
+  return { id: r.json.user.id, name, token: r.json.access_token, refresh: r.json.refresh_token };
 }
 
 export async function direct(a, b) {
@@ -27,3 +28,13 @@ export async function direct(a, b) {
 export const send = (cid, u, content) => api('POST', `/conversations/${cid}/messages`, { content }, u.token);
 
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+// fn() every 100 ms until it is truthy or ms have passed; its last value.
+export async function until(fn, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > end) return v;
+    await sleep(100);
+  }
+}

@@ -7,22 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { api, direct, sleep } from './helpers.mjs';
-import { client, convUrl, allUrl } from './wsclient.mjs';
+import { api, user, direct, sleep } from './helpers.mjs';
+import { client, convUrl, allUrl, closedWithin } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
 const [PORT1, PORT2] = (process.env.CHAT_GATEWAY_PORTS || '18091,18092').split(',');
 const GW1 = `ws://127.0.0.1:${PORT1}`;
 const GW2 = `ws://127.0.0.1:${PORT2}`;
-
-async function account() {
-  const name = `s${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
-  assert.equal(r.status, 201);
-  return { id: r.json.user.id, name, token: r.json.access_token, refresh: r.json.refresh_token };
-}
-
-const closedWithin = (c, ms) => Promise.race([c.closed, sleep(ms).then(() => 'still open')]);
 
 // An access token signed with the stack's key, for expiry times the API would not issue.
 function token(sub, iat, exp) {
@@ -33,7 +24,7 @@ function token(sub, iat, exp) {
 }
 
 test('logout closes the user\'s sockets on every gateway; the old token opens none; a new login does', async () => {
-  const a = await account(); const b = await account();
+  const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const s1 = client(convUrl(GW1, cid, b.token));
   const s2 = client(allUrl(GW2, b.token));
@@ -58,7 +49,7 @@ test('logout closes the user\'s sockets on every gateway; the old token opens no
 });
 
 test('a password change closes the user\'s open sockets', async () => {
-  const a = await account(); const b = await account();
+  const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const s = client(convUrl(WS, cid, b.token));
   await s.opened;
@@ -69,7 +60,7 @@ test('a password change closes the user\'s open sockets', async () => {
 });
 
 test('a socket closes at its token\'s expiry unless re-authorised with a fresh token first', async () => {
-  const a = await account(); const b = await account();
+  const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const now = Math.floor(Date.now() / 1000);
   const short = client(convUrl(GW1, cid, token(b.id, now, now + 3)));
@@ -88,7 +79,7 @@ test('a socket closes at its token\'s expiry unless re-authorised with a fresh t
 });
 
 test('no log the stack writes holds a token used in the URL', async () => {
-  const a = await account(); const b = await account();
+  const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const s = client(convUrl(WS, cid, b.token, '&since_seq=0'));
   await s.opened;

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
+import { until } from './helpers.mjs';
 
 const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
 const STACK = process.env.CHAT_STACK;
@@ -32,15 +33,6 @@ async function user() {
   const r = await api('POST', '/auth/register', { username: name, email: `${name}@example.com`, password: 'password123' });
   assert.equal(r.status, 201);
   return { id: r.json.user.id, token: r.json.access_token };
-}
-
-async function until(fn, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > end) return v;
-    await new Promise(r => setTimeout(r, 100));
-  }
 }
 
 // Healthy again within ms of the resume, for /health and for an authenticated read.

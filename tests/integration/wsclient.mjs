@@ -58,4 +58,6 @@ export function client(url, opts) {
 
 export const convUrl = (base, cid, token, extra = '') => `${base}/api/v1/ws/conversations/${cid}?token=${token}${extra}`;
 export const allUrl = (base, token, extra = '') => `${base}/api/v1/ws?token=${token}${extra}`;
+// The socket's close code, or 'still open' after ms.
+export const closedWithin = (c, ms) => Promise.race([c.closed, new Promise(r => setTimeout(() => r('still open'), ms))]);
 export const isMsg = content => e => (e.type === 'message' || e.type === 'offline_message') && e.content === content;

@@ -232,6 +232,12 @@ static void test_member_announcements(void **state)
         0);
     assert_int_equal(added, 0);
     assert_int_equal(seq, -1);
+    assert_int_equal(member_parse("0191E3A0-0000-7000-8000-000000000001 "
+                                  "0191E3A0-0000-7000-8000-0000000000BB removed",
+                                  conv, user, &added, &seq),
+                     0);
+    assert_string_equal(conv, CID); /* canonical, as every other id */
+    assert_string_equal(user, "0191e3a0-0000-7000-8000-0000000000bb");
     /* anything else is refused, never half-applied */
     assert_int_equal(
         member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added", conv, user, &added, &seq),
