@@ -59,6 +59,18 @@ test('a password change closes the user\'s open sockets', async () => {
   assert.equal(await closedWithin(s, 2000), 4401);
 });
 
+test('deleting the account closes its open sockets on every gateway', async () => {
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  const s1 = client(convUrl(GW1, cid, b.token));
+  const s2 = client(allUrl(GW2, b.token));
+  await Promise.all([s1.opened, s2.opened]);
+  await sleep(300);
+  assert.equal((await api('DELETE', '/users/me', null, b.token)).status, 204);
+  assert.equal(await closedWithin(s1, 2000), 4401);
+  assert.equal(await closedWithin(s2, 2000), 4401);
+});
+
 test('a socket closes at its token\'s expiry unless re-authorised with a fresh token first', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
