@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -200,10 +201,34 @@ static int read_bool(struct reader *r, const char *key, bool def, bool *out)
  * CORS_ORIGINS accepts the seed's JSON list (["a","b"]) or a comma list.
  * Quotes, brackets and spaces are separators, so both forms reduce to tokens.
  */
-static int read_origins(struct reader *r, struct chat_config *cfg)
+/* Whether tok may stand in the list of key (an error naming it in r->err when not). */
+typedef bool (*list_check_fn)(struct reader *r, const char *key, const char *tok);
+
+static bool origin_ok(struct reader *r, const char *key, const char *tok)
 {
-    const char *def = "http://localhost:3000,http://localhost:8000";
-    const char *v = r->get("CORS_ORIGINS", r->ud);
+    if (strcmp(tok, "*") == 0 || strncmp(tok, "http://", 7) == 0 || strncmp(tok, "https://", 8) == 0)
+        return true;
+    snprintf(r->err, r->errlen, "%s: \"%s\" is not an http(s) origin or *", key, tok);
+    return false;
+}
+
+static bool address_ok(struct reader *r, const char *key, const char *tok)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, tok, buf) == 1 || inet_pton(AF_INET6, tok, buf) == 1)
+        return true;
+    snprintf(r->err, r->errlen, "%s: \"%s\" is not an IPv4 or IPv6 address", key, tok);
+    return false;
+}
+
+/*
+ * A list of at most CFG_MAX_ORIGINS items (comma, space or JSON-array
+ * separated, as pydantic settings accept them) into out[]/n, owned by cfg.
+ */
+static int read_list(struct reader *r, const char *key, const char *def, list_check_fn ok,
+                     char **out, int *n)
+{
+    const char *v = r->get(key, r->ud);
     char *copy, *tok, *save = NULL;
     int rc = 0;
 
@@ -212,32 +237,59 @@ static int read_origins(struct reader *r, struct chat_config *cfg)
         return -1;
     for (tok = strtok_r(copy, "[]\", \t", &save); tok != NULL;
          tok = strtok_r(NULL, "[]\", \t", &save)) {
-        if (cfg->n_cors_origins == CFG_MAX_ORIGINS) {
-            snprintf(r->err, r->errlen, "CORS_ORIGINS: more than %d origins", CFG_MAX_ORIGINS);
+        if (*n == CFG_MAX_ORIGINS) {
+            snprintf(r->err, r->errlen, "%s: more than %d items", key, CFG_MAX_ORIGINS);
             rc = -1;
             break;
         }
-        if (strcmp(tok, "*") != 0 && strncmp(tok, "http://", 7) != 0 &&
-            strncmp(tok, "https://", 8) != 0) {
-            snprintf(r->err, r->errlen, "CORS_ORIGINS: \"%s\" is not an http(s) origin or *", tok);
+        if (!ok(r, key, tok) || (out[*n] = strdup(tok)) == NULL) {
             rc = -1;
             break;
         }
-        cfg->cors_origins[cfg->n_cors_origins] = strdup(tok);
-        if (cfg->cors_origins[cfg->n_cors_origins] == NULL) {
-            rc = -1;
-            break;
-        }
-        cfg->n_cors_origins++;
+        (*n)++;
     }
     free(copy);
     return rc;
+}
+
+static int read_origins(struct reader *r, struct chat_config *cfg)
+{
+    return read_list(r, "CORS_ORIGINS", "http://localhost:3000,http://localhost:8000", origin_ok,
+                     cfg->cors_origins, &cfg->n_cors_origins) ||
+           read_list(r, "TRUSTED_PROXIES", "127.0.0.1,::1", address_ok, cfg->trusted_proxies,
+                     &cfg->n_trusted_proxies);
+}
+
+/* What one user or one address may cost (rates, membership, sockets). */
+static int read_limits(struct reader *r, struct chat_config *cfg)
+{
+    return read_int(r, "RATE_LIMIT_TYPING_PER_MINUTE", 60, 1, 10000000,
+                    &cfg->rl_typing_per_minute) ||
+           read_int(r, "RATE_LIMIT_READ_PER_MINUTE", 120, 1, 10000000, &cfg->rl_read_per_minute) ||
+           read_int(r, "LOGIN_FAILURES_PER_ADDRESS", 5, 1, 10000000, &cfg->login_fails_address) ||
+           read_int(r, "LOGIN_FAILURES_PER_ACCOUNT", 50, 1, 10000000, &cfg->login_fails_account) ||
+           read_int(r, "MAX_GROUP_MEMBERS", 1000, 2, 100000, &cfg->max_group_members) ||
+           read_int(r, "MAX_ROOMS_PER_USER", 100, 1, 1000000, &cfg->max_rooms_per_user) ||
+           read_int(r, "WS_MAX_SOCKETS_PER_USER", 16, 1, 1000000, &cfg->ws_max_per_user) ||
+           read_int(r, "WS_MAX_SOCKETS_PER_ADDRESS", 256, 1, 1000000, &cfg->ws_max_per_address) ||
+           read_int(r, "WS_MAX_UNAUTHENTICATED_PER_ADDRESS", 16, 1, 1000000,
+                    &cfg->ws_max_unauth_per_addr) ||
+           read_int(r, "WS_HANDSHAKES_PER_ADDRESS_PER_MINUTE", 120, 1, 10000000,
+                    &cfg->ws_handshakes_per_min);
 }
 
 bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin)
 {
     for (int i = 0; i < cfg->n_cors_origins; i++)
         if (strcmp(cfg->cors_origins[i], "*") == 0 || strcmp(cfg->cors_origins[i], origin) == 0)
+            return true;
+    return false;
+}
+
+bool cfg_trusted_proxy(const struct chat_config *cfg, const char *addr)
+{
+    for (int i = 0; i < cfg->n_trusted_proxies; i++)
+        if (strcmp(cfg->trusted_proxies[i], addr) == 0)
             return true;
     return false;
 }
@@ -598,7 +650,7 @@ int cfg_load_from(struct chat_config *cfg, cfg_getter_fn get, void *ud, char *er
         read_int(&r, "RATE_LIMIT_MESSAGE_PER_MINUTE", 30, 1, 10000000,
                  &cfg->rl_messages_per_minute) ||
         read_int(&r, "RATE_LIMIT_AUTH_PER_MINUTE", 10, 1, 10000000, &cfg->rl_auth_per_minute) ||
-        read_log_level(&r, cfg) || read_sizes(&r, cfg) ||
+        read_limits(&r, cfg) || read_log_level(&r, cfg) || read_sizes(&r, cfg) ||
         read_str(&r, "FCGI_SOCKET", "/run/chat/chat-api.sock", &cfg->fcgi_socket) ||
         read_int(&r, "FCGI_THREADS", 256, 1, 4096, &cfg->fcgi_threads) ||
         read_str(&r, "DOCS_ASSETS_DIR", "/usr/share/chat-api/docs", &cfg->docs_assets_dir) ||
@@ -628,6 +680,8 @@ void cfg_free(struct chat_config *cfg)
     free(cfg->algorithm);
     for (int i = 0; i < cfg->n_cors_origins; i++)
         free(cfg->cors_origins[i]);
+    for (int i = 0; i < cfg->n_trusted_proxies; i++)
+        free(cfg->trusted_proxies[i]);
     free(cfg->fcgi_socket);
     free(cfg->docs_assets_dir);
     free(cfg->ws_host);

@@ -49,7 +49,23 @@ struct chat_config {
     int rl_per_minute;
     int rl_per_hour;
     int rl_messages_per_minute;
-    int rl_auth_per_minute; /* login/register per IP and per account */
+    int rl_auth_per_minute;   /* login/register attempts per client address */
+    int rl_typing_per_minute; /* typing signals per user, REST and WebSocket */
+    int rl_read_per_minute;   /* read marks per user, REST and WebSocket */
+    int login_fails_address;  /* failed logins per (account, address) per 15 minutes */
+    int login_fails_account;  /* failed logins per account per hour, from unfamiliar addresses */
+
+    /* membership */
+    int max_group_members; /* members of a group or room, owner included */
+    int max_rooms_per_user; /* rooms a user may have created */
+
+    /* WebSocket admission (per gateway process) */
+    int ws_max_per_user;        /* open sockets of one user */
+    int ws_max_per_address;     /* open sockets from one client address */
+    int ws_max_unauth_per_addr; /* sockets of one address still waiting for their auth */
+    int ws_handshakes_per_min;  /* handshakes per client address per minute */
+    char *trusted_proxies[CFG_MAX_ORIGINS]; /* peers whose X-Real-IP names the client */
+    int n_trusted_proxies;
 
     int log_level; /* LOG_DEBUG.. from log.h */
 
@@ -96,6 +112,9 @@ void cfg_free(struct chat_config *cfg);
 
 /* True when origin is listed in CORS_ORIGINS ("*" allows any). */
 bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin);
+
+/* True when addr (numeric, as the socket gives it) is one of TRUSTED_PROXIES. */
+bool cfg_trusted_proxy(const struct chat_config *cfg, const char *addr);
 
 /*
  * Parse a PostgreSQL URL (postgresql://, postgres://, postgresql+asyncpg://)

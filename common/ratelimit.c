@@ -22,8 +22,8 @@ struct rds_script rl_script = {
 
 void rl_keys(const char *scope, const char *id, char minute[128], char hour[128])
 {
-    snprintf(minute, 128, "chat:rl:%s:%s:m", scope, id);
-    snprintf(hour, 128, "chat:rl:%s:%s:h", scope, id);
+    snprintf(minute, 128, "chat:rl:%s:{%s}:m", scope, id);
+    snprintf(hour, 128, "chat:rl:%s:{%s}:h", scope, id);
 }
 
 int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour, struct rl_result *out)

@@ -1,5 +1,6 @@
 /* http.c - see http.h. */
 #include "http.h"
+#include "ratelimit.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -378,6 +379,18 @@ void http_rate_limited(struct http_req *req, int retry_after, const char *what)
 {
     http_header(req, "Retry-After: %d", retry_after);
     http_error(req, 429, "rate_limited", "too many %s, retry in %d seconds", what, retry_after);
+}
+
+int http_limit(struct http_req *req, const char *scope, const char *id, int per_minute,
+               const char *what)
+{
+    struct rl_result rl;
+
+    rl_hit(&req->be->rds, scope, id, per_minute, 0, &rl);
+    if (rl.allowed)
+        return 0;
+    http_rate_limited(req, rl.retry_after, what);
+    return -1;
 }
 
 void http_db_error(struct http_req *req, enum db_err err)

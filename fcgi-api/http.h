@@ -117,6 +117,13 @@ void http_error(struct http_req *req, int status, const char *code, const char *
 /* Answer 429 with Retry-After: "too many <what>, retry in N seconds". */
 void http_rate_limited(struct http_req *req, int retry_after, const char *what);
 
+/*
+ * Count one hit of (scope, id) against per_minute (ratelimit.h); over it,
+ * answers 429 "too many <what>" and returns -1. Redis down: 0 (fails open).
+ */
+int http_limit(struct http_req *req, const char *scope, const char *id, int per_minute,
+               const char *what);
+
 /* Map a database error to its response (503 when down, 409, 422, ...). */
 void http_db_error(struct http_req *req, enum db_err err);
 

@@ -2,13 +2,14 @@
  * routes_auth.c - register, login, refresh (with rotation and reuse
  * detection), logout.
  *
- * Brute force: login and register count against a per-IP limit and login
- * also against a per-account limit (RATE_LIMIT_AUTH_PER_MINUTE), before
- * any password is hashed. Unknown accounts spend the same argon2 time as
+ * Brute force: login and register count against a per-address limit
+ * (RATE_LIMIT_AUTH_PER_MINUTE) and login against the failed-login counts
+ * of login_limit.h, before any password is hashed. Unknown accounts spend the same argon2 time as
  * known ones, so timing does not reveal which usernames exist.
  */
 #include "auth.h"
 #include "log.h"
+#include "login_limit.h"
 #include "password.h"
 #include "ratelimit.h"
 #include "routes.h"
@@ -16,7 +17,6 @@
 #include "users.h"
 #include "validate.h"
 
-#include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,15 +71,10 @@ static struct db_stmt user_by_id_stmt = {
 };
 enum { AUTH_USER_COL_USER }; /* USER_NCOLS columns */
 
-/* Count one auth attempt for (scope, id); answers 429 when over. */
-static int auth_limit(struct http_req *req, const char *scope, const char *id)
+/* Count one login or register attempt of the client's address; answers 429 when over. */
+static int address_limit(struct http_req *req)
 {
-    struct rl_result rl;
-    rl_hit(&req->be->rds, scope, id, req->cfg->rl_auth_per_minute, 0, &rl);
-    if (rl.allowed)
-        return 0;
-    http_rate_limited(req, rl.retry_after, "attempts");
-    return -1;
+    return http_limit(req, "auth-ip", req->client_ip, req->cfg->rl_auth_per_minute, "attempts");
 }
 
 /* Answer 200/201 with the token pair plus the user object (stolen). */
@@ -102,7 +97,7 @@ void route_register(struct http_req *req)
     enum db_err err;
     PGresult *r;
 
-    if (auth_limit(req, "auth-ip", req->client_ip) != 0)
+    if (address_limit(req) != 0)
         return;
     if (v_username(req, "username", true, &username) || v_email(req, "email", true, &email) ||
         v_string(req, "password", 8, 128, true, &password) ||
@@ -134,20 +129,17 @@ void route_register(struct http_req *req)
 void route_login(struct http_req *req)
 {
     const char *username, *password, *params[1];
-    char account[160];
+    char account[LOGIN_ACCOUNT_LEN];
     enum db_err err;
     PGresult *r;
+    bool found, ok;
 
     if (v_string(req, "username", 1, 254, false, &username) ||
         v_string(req, "password", 1, 128, true, &password))
         return;
     if (username == NULL && v_string(req, "email", 1, 254, true, &username))
         return;
-    snprintf(account, sizeof(account), "%s", username);
-    for (char *p = account; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    if (auth_limit(req, "auth-ip", req->client_ip) != 0 ||
-        auth_limit(req, "auth-acct", account) != 0)
+    if (address_limit(req) != 0)
         return;
     params[0] = username;
     r = db_exec(&req->be->db, &login_stmt, 1, params, &err);
@@ -155,12 +147,24 @@ void route_login(struct http_req *req)
         http_db_error(req, err);
         return;
     }
-    if (!db_has_row(r)) {
+    found = db_has_row(r);
+    login_account(found ? PQgetvalue(r, 0, AUTH_LOGIN_COL_USER + USER_COL_ID) : NULL, username,
+                  account);
+    if (!login_allowed(req, account)) {
+        PQclear(r);
+        return;
+    }
+    if (found) {
+        ok = pw_verify(PQgetvalue(r, 0, AUTH_LOGIN_COL_HASH), password, strlen(password));
+    } else {
         pw_verify_dummy(password, strlen(password));
-        http_error(req, 401, "invalid_credentials", "incorrect username or password");
-    } else if (!pw_verify(PQgetvalue(r, 0, AUTH_LOGIN_COL_HASH), password, strlen(password))) {
+        ok = false;
+    }
+    if (!ok) {
+        login_failed(req, account);
         http_error(req, 401, "invalid_credentials", "incorrect username or password");
     } else {
+        login_succeeded(req, account);
         reply_pair(req, 200, PQgetvalue(r, 0, AUTH_LOGIN_COL_USER + USER_COL_ID), NULL,
                    user_to_json(r, 0, AUTH_LOGIN_COL_USER, true));
     }

@@ -67,25 +67,72 @@ void route_conv_list(struct http_req *req)
     conv_reply_list(req, &conv_list_stmt, "conversations", conv_from_row);
 }
 
-void route_conv_online(struct http_req *req)
+/*
+ * Of the online users ($2, from Redis), those who share a conversation with
+ * the caller ($1), and the caller: presence is not for strangers.
+ */
+static struct db_stmt online_stmt = {
+    .name = "conv_online",
+    .sql = "SELECT o.id FROM unnest($2::uuid[]) o(id)"
+           " WHERE o.id = $1 OR EXISTS (SELECT 1 FROM conversation_members mine"
+           "   JOIN conversation_members theirs ON theirs.conversation_id = mine.conversation_id"
+           "   WHERE mine.user_id = $1 AND theirs.user_id = o.id)",
+};
+enum { CONV_ONLINE_COL_ID };
+
+/* The online set as a PostgreSQL array literal (malloc'ed), or NULL when Redis is down. */
+static char *online_array(struct http_req *req)
 {
     char min[32];
     redisReply *r;
-    json_t *ids = json_array();
+    char *arr = NULL;
+    size_t n = 0;
 
     snprintf(min, sizeof(min), "%lld", (long long)ev_epoch_ms());
     r = rds_cmd(&req->be->rds, "ZRANGEBYSCORE %s %s +inf LIMIT 0 10000", EV_ONLINE_KEY, min);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        if (r != NULL)
-            freeReplyObject(r);
-        json_decref(ids);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        goto out;
+    if ((arr = malloc(r->elements * (UUID_STR_LEN + 1) + 3)) == NULL)
+        goto out;
+    arr[n++] = '{';
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING || !uuid_is_valid(r->element[i]->str))
+            continue;
+        if (n > 1)
+            arr[n++] = ',';
+        memcpy(arr + n, r->element[i]->str, UUID_STR_LEN - 1);
+        n += UUID_STR_LEN - 1;
+    }
+    arr[n++] = '}';
+    arr[n] = '\0';
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    return arr;
+}
+
+void route_conv_online(struct http_req *req)
+{
+    char *arr = online_array(req);
+    const char *params[2] = {req->user_id, arr};
+    enum db_err err;
+    PGresult *r;
+    json_t *ids;
+
+    if (arr == NULL) {
         http_error(req, 503, "redis_unavailable", "presence is unavailable, retry later");
         return;
     }
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            json_array_append_new(ids, json_string(r->element[i]->str));
-    freeReplyObject(r);
+    r = db_exec(&req->be->db, &online_stmt, 2, params, &err);
+    free(arr);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    ids = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(ids, json_string(PQgetvalue(r, i, CONV_ONLINE_COL_ID)));
+    PQclear(r);
     http_reply(req, 200, json_pack("{s:O, s:o}", "online_user_ids", ids, "user_ids", ids));
 }
 
@@ -192,7 +239,8 @@ void route_conv_read(struct http_req *req)
     PGresult *r;
     json_t *ev;
 
-    if (v_path_uuid(req, 0, &cid) || v_uuid(req, "message_id", false, &mid))
+    if (v_path_uuid(req, 0, &cid) || v_uuid(req, "message_id", false, &mid) ||
+        http_limit(req, "read", req->user_id, req->cfg->rl_read_per_minute, "read marks"))
         return;
     params[0] = cid;
     params[1] = req->user_id;
@@ -260,7 +308,8 @@ void route_typing_set(struct http_req *req)
     json_t *users;
 
     if (v_path_uuid(req, 0, &cid) || v_bool(req, "is_typing", true, &is_typing, &present) ||
-        conv_require_member(req, cid, NULL))
+        conv_require_member(req, cid, NULL) ||
+        http_limit(req, "typing", req->user_id, req->cfg->rl_typing_per_minute, "typing signals"))
         return;
     if (ev_publish_typing(&req->be->rds, req->cfg->stream_shards, cid, req->user_id, is_typing) !=
         0) {

@@ -107,7 +107,8 @@ void route_msg_read(struct http_req *req)
     PGresult *r;
     json_t *ev;
 
-    if (v_path_uuid(req, 0, &mid) != 0)
+    if (v_path_uuid(req, 0, &mid) != 0 ||
+        http_limit(req, "read", req->user_id, req->cfg->rl_read_per_minute, "read marks"))
         return;
     params[0] = mid;
     params[1] = req->user_id;

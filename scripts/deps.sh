@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PKGS=(build-essential cmake pkg-config
-      libfcgi-dev libfcgi-bin libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
+      libfcgi-dev libfcgi-bin libwebsockets-dev libwebsockets-evlib-uv libuv1-dev uthash-dev
       libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libpq-dev libcmocka-dev
       postgresql postgresql-contrib redis-server redis-tools nginx-light
       curl procps iproute2)

@@ -101,6 +101,15 @@ write_env() {
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=100000000"
             echo "RATE_LIMIT_AUTH_PER_MINUTE=1000000"
             echo "RATE_LIMIT_MESSAGE_PER_MINUTE=1000000"
+            echo "RATE_LIMIT_TYPING_PER_MINUTE=1000000"
+            echo "RATE_LIMIT_READ_PER_MINUTE=1000000"
+            echo "LOGIN_FAILURES_PER_ADDRESS=1000000"
+            echo "LOGIN_FAILURES_PER_ACCOUNT=1000000"
+            # every test and bench client comes from one address
+            echo "WS_MAX_SOCKETS_PER_USER=100000"
+            echo "WS_MAX_SOCKETS_PER_ADDRESS=1000000"
+            echo "WS_MAX_UNAUTHENTICATED_PER_ADDRESS=1000000"
+            echo "WS_HANDSHAKES_PER_ADDRESS_PER_MINUTE=10000000"
             # a hung PostgreSQL (pg-pause) answers 503 in about a second, not five
             echo "DB_STATEMENT_TIMEOUT_MS=1000"
         fi
@@ -108,7 +117,7 @@ write_env() {
     mv "$ENV_FILE.tmp" "$ENV_FILE"
     if [ -n "$STRICT_PORT" ]; then
         {
-            grep -v -e '^RATE_LIMIT' -e '^FCGI_' "$ENV_FILE"
+            grep -v -e '^RATE_LIMIT' -e '^FCGI_' -e '^LOGIN_' -e '^WS_MAX_' -e '^WS_HANDSHAKES' "$ENV_FILE"
             echo "FCGI_SOCKET=$VAR/chat-api-strict.sock"
             echo "FCGI_THREADS=64"
             # two backends for 64 threads: requests beyond them wait for one (tested)
@@ -116,8 +125,17 @@ write_env() {
             echo "DB_MAX_OVERFLOW=0"
             echo "RATE_LIMIT_REQUESTS_PER_MINUTE=5"
             echo "RATE_LIMIT_REQUESTS_PER_HOUR=1000"
-            echo "RATE_LIMIT_AUTH_PER_MINUTE=3"
+            echo "RATE_LIMIT_AUTH_PER_MINUTE=8"
             echo "RATE_LIMIT_MESSAGE_PER_MINUTE=3"
+            echo "RATE_LIMIT_TYPING_PER_MINUTE=3"
+            echo "RATE_LIMIT_READ_PER_MINUTE=3"
+            echo "LOGIN_FAILURES_PER_ADDRESS=3"
+            echo "LOGIN_FAILURES_PER_ACCOUNT=5"
+            # WebSocket admission, per client address (tests bind 127.x.y.z)
+            echo "WS_MAX_SOCKETS_PER_USER=3"
+            echo "WS_MAX_SOCKETS_PER_ADDRESS=12"
+            echo "WS_MAX_UNAUTHENTICATED_PER_ADDRESS=2"
+            echo "WS_HANDSHAKES_PER_ADDRESS_PER_MINUTE=30"
             # short queue and liveness times for the slow-reader and idle tests
             echo "WS_QUEUE_MAX=8"
             echo "WS_SNDBUF_KIB=16"

@@ -72,6 +72,10 @@ static void on_auth(PGresult *r, enum db_err err, void *arg)
         conn_close(c, 4403); /* not a member, or no such conversation */
         goto out;
     }
+    if (!admit_user(&c->admit, c->user_id)) {
+        conn_close(c, 4429); /* WS_MAX_SOCKETS_PER_USER sockets of this user are open here */
+        goto out;
+    }
     c->authorized = true;
     for (int i = 0; i < n; i++)
         if (!PQgetisnull(r, i, AUTH_COL_CONV))
@@ -305,6 +309,64 @@ static void client_read(struct gw_conn *c, json_t *m, const char *cid)
     }
 }
 
+/* ---- rates of typing and read frames ---- */
+
+typedef void (*frame_fn)(struct gw_conn *c, json_t *m, const char *cid);
+
+/* A frame waiting for its rate check. */
+struct limited {
+    struct gw_conn *c;
+    json_t *m;
+    char conv_id[UUID_STR_LEN];
+    int per_minute;
+    const char *what;
+    frame_fn run;
+};
+
+static void on_limit(void *reply, void *arg)
+{
+    struct limited *l = arg;
+    struct rl_result rl;
+    char text[96];
+
+    if (l->c->wsi == NULL) {
+        /* closed meanwhile: nothing to do */
+    } else if (rl_result_from_reply(reply, l->per_minute, 0, &rl) == 0 && !rl.allowed) {
+        snprintf(text, sizeof(text), "too many %s, retry in %d seconds", l->what, rl.retry_after);
+        conn_send_error(l->c, "rate_limited", text, rl.retry_after);
+    } else {
+        l->run(l->c, l->m, l->conv_id); /* within the limit, or Redis down (fails open) */
+    }
+    json_decref(l->m);
+    conn_unref(l->c);
+    free(l);
+}
+
+/*
+ * Run the frame after one hit of the user's (scope) count, the one REST
+ * counts too, so that a burst costs one Redis call each and no fan-out.
+ */
+static void rate_then(struct gw_conn *c, json_t *m, const char *cid, const char *scope,
+                      int per_minute, const char *what, frame_fn run)
+{
+    char km[128], kh[128];
+    const char *keys[] = {km};
+    struct limited *l = calloc(1, sizeof(*l));
+
+    if (l == NULL)
+        return;
+    l->c = c;
+    l->m = json_incref(m);
+    snprintf(l->conv_id, sizeof(l->conv_id), "%s", cid);
+    l->per_minute = per_minute;
+    l->what = what;
+    l->run = run;
+    conn_ref(c);
+    rl_keys(scope, c->user_id, km, kh);
+    if (rlink_eval(gw.cmd, &rl_script, 1, 1, keys, on_limit, l) != 0)
+        on_limit(NULL, l);
+}
+
 /* ---- dispatch ---- */
 
 /* The conversation an event is about: the socket's own, or the one named. */
@@ -387,10 +449,11 @@ void client_frame(struct gw_conn *c, const char *text, size_t len)
             client_message(c, m, cid);
     } else if (strcmp(type, "typing") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
-            client_typing(c, m, cid);
+            rate_then(c, m, cid, "typing", gw.cfg.rl_typing_per_minute, "typing signals",
+                      client_typing);
     } else if (strcmp(type, "read") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
-            client_read(c, m, cid);
+            rate_then(c, m, cid, "read", gw.cfg.rl_read_per_minute, "read marks", client_read);
     } else {
         conn_send_error(c, "unknown_type", "unknown event type", 0);
     }

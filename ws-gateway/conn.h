@@ -14,6 +14,7 @@
 #ifndef GW_CONN_H
 #define GW_CONN_H
 
+#include "admit.h"
 #include "handshake.h"
 #include "uuid.h"
 
@@ -63,6 +64,8 @@ struct gw_conn {
     struct hs_resume *resume; /* all-conversations socket: ?since= (malloc'd), else NULL */
     int nresume;
 
+    /* admit.c: what the socket counts for (its client address, its user) */
+    struct admit_ticket admit;
     /* client.c */
     char *early[CONN_EARLY_MAX]; /* frames that came before the authorisation ended */
     int nearly;

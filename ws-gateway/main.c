@@ -9,6 +9,7 @@
  * SIGTERM closes every socket with 1001 and exits 0 once they are gone.
  * docs/ARCHITECTURE.md has the module map.
  */
+#include "admit.h"
 #include "account.h"
 #include "conn.h"
 #include "delivered.h"
@@ -141,6 +142,12 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
 
+    admit_configure(&(struct admit_limits){
+        .per_user = gw.cfg.ws_max_per_user,
+        .per_address = gw.cfg.ws_max_per_address,
+        .unauth_per_addr = gw.cfg.ws_max_unauth_per_addr,
+        .handshakes_per_min = gw.cfg.ws_handshakes_per_min,
+    });
     stream_start();
     if (gw_links_open(&hooks) != 0 || start_lws() != 0) {
         log_error(NULL, "cannot start the gateway on %s:%d", gw.cfg.ws_host, gw.cfg.ws_port);
@@ -177,6 +184,7 @@ out:
         lws_context_destroy(gw.lws);
     uv_loop_close(&gw.loop);
     stream_stop();
+    admit_reset();
     log_info(NULL, "chat-gateway stopped");
     cfg_free(&gw.cfg);
     return rc;

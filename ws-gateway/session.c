@@ -10,6 +10,7 @@
  * check passes, and it is closed with 4401/4403 when it fails.
  */
 #include "session.h"
+#include "admit.h"
 #include "client.h"
 #include "conn.h"
 #include "fanout.h"
@@ -20,6 +21,7 @@
 #include "presence.h"
 #include "token.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -88,11 +90,32 @@ static bool origin_ok(struct lws *wsi, char *buf, int len)
     return n > 0 && cfg_origin_allowed(&gw.cfg, buf);
 }
 
+/*
+ * The client's address: the peer's, or, when the peer is one of
+ * TRUSTED_PROXIES (our nginx), the X-Real-IP it set. A value that is not a
+ * plain address (too long, garbage) is not believed.
+ */
+static void client_address(struct lws *wsi, char out[ADMIT_ADDR_LEN])
+{
+    char real[ADMIT_ADDR_LEN];
+    unsigned char bin[sizeof(struct in6_addr)];
+
+    if (lws_get_peer_simple(wsi, out, ADMIT_ADDR_LEN) == NULL)
+        snprintf(out, ADMIT_ADDR_LEN, "unknown");
+    if (!cfg_trusted_proxy(&gw.cfg, out) ||
+        lws_hdr_copy(wsi, real, sizeof(real), WSI_TOKEN_HTTP_X_REAL_IP) <= 0)
+        return;
+    if (inet_pton(AF_INET, real, bin) == 1 || inet_pton(AF_INET6, real, bin) == 1)
+        memcpy(out, real, ADMIT_ADDR_LEN);
+}
+
 /* Handshake checks that need no I/O. Returns 0 to accept. */
 static int filter(struct lws *wsi)
 {
-    char uri[256], tok[2048], origin[256], cid[UUID_STR_LEN];
+    char uri[256], tok[2048], origin[256], cid[UUID_STR_LEN], addr[ADMIT_ADDR_LEN];
     struct token_claims claims;
+    bool has_token;
+    enum admit_verdict v;
 
     if (gw.stopping)
         return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down");
@@ -101,9 +124,13 @@ static int filter(struct lws *wsi)
         return refuse(wsi, HTTP_STATUS_NOT_FOUND, "no such websocket endpoint");
     if (!origin_ok(wsi, origin, sizeof(origin)))
         return refuse(wsi, HTTP_STATUS_FORBIDDEN, "origin not allowed");
-    if (handshake_token(wsi, tok, sizeof(tok)) == 0 &&
-        token_verify(&gw.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK)
+    has_token = handshake_token(wsi, tok, sizeof(tok)) == 0;
+    if (has_token && token_verify(&gw.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK)
         return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid or expired token");
+    client_address(wsi, addr);
+    v = admit_handshake(addr, has_token ? claims.sub : NULL, uv_now(&gw.loop));
+    if (v != ADMIT_OK)
+        return refuse(wsi, 429, admit_verdict_str(v));
     return 0;
 }
 
@@ -125,12 +152,14 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
 {
     /* lws copies every query fragment into the buffer while searching, so
      * each buffer must hold the longest one (the token). */
-    char uri[256], tok[2048], since[8192];
+    char uri[256], tok[2048], since[8192], addr[ADMIT_ADDR_LEN];
     struct gw_conn *c = conn_new(wsi);
 
     if (c == NULL)
         return -1;
     *slot = c;
+    client_address(wsi, addr);
+    admit_open(&c->admit, addr);
     lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
     hs_parse_path(uri, ws_prefix(), c->conv_id);
     if (urlarg(wsi, "since_seq=", since, sizeof(since)) == 0)
@@ -151,6 +180,7 @@ static void on_closed(struct gw_conn *c)
     if (c->authorized)
         presence_leave(c); /* needs the subscriptions: before dropping them */
     fanout_unsubscribe_all(c);
+    admit_close(&c->admit);
     c->authorized = false;
     conn_closed(c);
 }

@@ -234,7 +234,7 @@ test('the gateway checks message rate limits by EVALSHA, and by source once afte
   assert.ok(commandCalls('eval') <= 2, redis('INFO', 'commandstats'));
 
   // Scripts flushed (a Redis restart does the same): the next check still counts.
-  const key = `chat:rl:msg:${a.id}:m`;
+  const key = `chat:rl:msg:{${a.id}}:m`;
   const before = Number(redis('GET', key));
   redis('SCRIPT', 'FLUSH');
   await sendAcked(ca, 5, 'flushed');

@@ -262,8 +262,8 @@ static void test_ratelimit_keys(void **state)
     char m[128], h[128];
     (void)state;
     rl_keys("user", "u1", m, h);
-    assert_string_equal(m, "chat:rl:user:u1:m");
-    assert_string_equal(h, "chat:rl:user:u1:h");
+    assert_string_equal(m, "chat:rl:user:{u1}:m");
+    assert_string_equal(h, "chat:rl:user:{u1}:h");
 }
 
 static void test_event_shard_is_stable_and_in_range(void **state)
