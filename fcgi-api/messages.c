@@ -15,6 +15,7 @@
 #include "log.h"
 #include "message.h"
 #include "ratelimit.h"
+#include "validate.h"
 #include "send.h"
 #include "send_group.h"
 
@@ -111,22 +112,6 @@ static const char *page_status(const struct page_wm *wm, long long seq, const ch
                            lowest_but(wm->dlv_user, wm->dlv_min, wm->dlv_next, sender));
 }
 
-static int page_limit(struct http_req *req, int *limit)
-{
-    char buf[32], *end;
-    long n;
-    *limit = PAGE_DEFAULT;
-    if (!http_query(req, "limit", buf, sizeof(buf)))
-        return 0;
-    n = strtol(buf, &end, 10);
-    if (end == buf || *end != '\0' || n < 1 || n > PAGE_MAX) {
-        http_error(req, 422, "validation_error", "limit: must be an integer from 1 to %d",
-                   PAGE_MAX);
-        return -1;
-    }
-    *limit = (int)n;
-    return 0;
-}
 
 static bool query_true(struct http_req *req, const char *name)
 {
@@ -317,7 +302,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
     json_t *msgs;
     PGresult *r;
 
-    if (page_limit(req, &limit) != 0)
+    if (v_query_limit(req, PAGE_DEFAULT, PAGE_MAX, &limit) != 0)
         return;
     if (has_cursor && !uuid_canon(cursor)) {
         http_error(req, 422, "validation_error", "cursor: must be a message id (UUID)");

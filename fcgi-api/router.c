@@ -35,6 +35,7 @@ const struct route router_table[] = {
     {"GET", "/conversations/messages/{message_id}/read-receipts", route_msg_receipts, A},
     {"POST", "/conversations/messages/{message_id}/read", route_msg_read, A | R_JSON_OPT},
     {"GET", "/conversations/{conversation_id}", route_conv_get, A},
+    {"GET", "/conversations/{conversation_id}/members", route_conv_members, A},
     {"GET", "/conversations/{conversation_id}/messages", route_msg_list, A | M},
     {"POST", "/conversations/{conversation_id}/messages", route_msg_send, A | M | R_JSON},
     {"POST", "/conversations/{conversation_id}/read", route_conv_read, A | R_JSON_OPT},
@@ -47,6 +48,7 @@ const struct route router_table[] = {
     {"PUT", "/chat/rooms/{room_id}", route_room_update, A | R_JSON},
     {"POST", "/chat/rooms/{room_id}/members/{user_id}", route_room_member_add, A | R_JSON_OPT},
     {"DELETE", "/chat/rooms/{room_id}/members/{user_id}", route_room_member_remove, A},
+    {"GET", "/chat/rooms/{room_id}/members", route_room_members, A},
     {"GET", "/chat/rooms/{room_id}/messages", route_room_messages, A},
     {"POST", "/chat/messages", route_room_send, A | R_JSON},
 };

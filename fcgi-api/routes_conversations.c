@@ -203,7 +203,8 @@ void route_conv_group(struct http_req *req)
         http_error(req, 422, "validation_error", "type: must be \"group\"");
         return;
     }
-    if (v_uuid_array(req, "participant_ids", 1, 100, &arr) != 0)
+    if (v_uuid_array(req, "participant_ids", 1, (size_t)req->cfg->max_group_members - 1, &arr) !=
+        0)
         return;
     uuid_v7_string(id);
     params[0] = id;
@@ -223,6 +224,13 @@ void route_conv_group(struct http_req *req)
     }
     PQclear(r);
     conv_reply(req, id, 201);
+}
+
+void route_conv_members(struct http_req *req)
+{
+    const char *cid;
+    if (v_path_uuid(req, 0, &cid) == 0 && conv_require_member(req, cid, NULL) == 0)
+        conv_members_reply(req, cid);
 }
 
 void route_conv_get(struct http_req *req)

@@ -18,16 +18,20 @@
 #include <string.h>
 #include <strings.h>
 
-/* The columns of a room for its caller, in the order of enum room_col. */
+/*
+ * The columns of a room for its caller, in the order of enum room_col: the
+ * first CONV_MEMBERS_SHOWN members (all of them: GET .../members, paged).
+ */
 /* clang-format off */
 #define ROOM_COLS                                                                                  \
     "c.id, c.name, c.description, c.created_by, " MSG_TS("c.created_at") ","                       \
-    " (SELECT json_agg(json_build_object('user_id', u.id, 'username', u.username,"                 \
-    "                                    'role', p.role)"                                          \
-    "                  ORDER BY p.joined_at, u.id)"                                                \
-    "    FROM conversation_members p JOIN users u ON u.id = p.user_id"                             \
-    "   WHERE p.conversation_id = c.id),"                                                          \
-    " me.role"
+    " (SELECT json_agg(json_build_object('user_id', x.id, 'username', x.username,"                 \
+    "                                    'role', x.role) ORDER BY x.joined_at, x.id)"              \
+    "    FROM (SELECT u.id, u.username, p.role, p.joined_at"                                       \
+    "            FROM conversation_members p JOIN users u ON u.id = p.user_id"                     \
+    "           WHERE p.conversation_id = c.id"                                                    \
+    "           ORDER BY p.joined_at, p.user_id LIMIT " CONV_MEMBERS_SHOWN_STR ") x),"             \
+    " c.member_count, me.role"
 /* clang-format on */
 enum room_col {
     ROOM_COL_ID,
@@ -36,6 +40,7 @@ enum room_col {
     ROOM_COL_CREATED_BY,
     ROOM_COL_CREATED_AT,
     ROOM_COL_MEMBERS, /* json */
+    ROOM_COL_MEMBER_COUNT,
     ROOM_COL_MY_ROLE,
     ROOM_NCOLS
 };
@@ -47,14 +52,23 @@ static struct db_stmt room_one_stmt = {
            " WHERE c.id = $2 AND c.type = 'room'",
 };
 
+/* The caller's rooms, newest first, after the room $2 (a cursor, or NULL), $3 of them. */
 static struct db_stmt room_list_stmt = {
     .name = "room_list",
     .sql = "SELECT " ROOM_COLS " FROM conversations c JOIN conversation_members me"
            " ON me.conversation_id = c.id AND me.user_id = $1"
-           " WHERE c.type = 'room' ORDER BY c.created_at DESC, c.id LIMIT 500",
+           " WHERE c.type = 'room' AND ($2::uuid IS NULL OR (c.created_at, c.id) <"
+           "   (SELECT created_at, id FROM conversations WHERE id = $2))"
+           " ORDER BY c.created_at DESC, c.id DESC LIMIT $3",
 };
 
-/* Creates the room with the creator as owner and the valid listed users. */
+/*
+ * Creates the room with the creator as owner and the valid listed users,
+ * unless the creator has created MAX_ROOMS_PER_USER ($6) rooms: the count
+ * is on the creator's row, which the statement locks, so concurrent
+ * creates cannot pass it together.
+ * Columns: every listed user exists (bool), created (bool).
+ */
 static struct db_stmt room_create_stmt = {
     .name = "room_create",
     .sql = "WITH ids AS ("
@@ -65,16 +79,19 @@ static struct db_stmt room_create_stmt = {
            "), ok AS ("
            "  SELECT (SELECT count(*) FROM found) = (SELECT count(*) FROM ids"
            "          WHERE id <> $5) AS ok"
+           "), quota AS ("
+           "  UPDATE users SET rooms_created = rooms_created + 1"
+           "  WHERE id = $5 AND rooms_created < $6 AND (SELECT ok FROM ok) RETURNING id"
            "), c AS ("
            "  INSERT INTO conversations (id, type, name, description, created_by)"
-           "  SELECT $1, 'room', $2, $3, $5 FROM ok WHERE ok.ok RETURNING id"
+           "  SELECT $1, 'room', $2, $3, $5 FROM quota RETURNING id"
            "), m AS ("
            "  INSERT INTO conversation_members (conversation_id, user_id, role)"
            "  SELECT c.id, $5, 'owner' FROM c"
            "  UNION ALL SELECT c.id, f.id, 'member' FROM c, found f"
-           ") SELECT ok FROM ok",
+           ") SELECT ok, EXISTS (SELECT 1 FROM quota) FROM ok",
 };
-enum { ROOM_CREATE_COL_OK };
+enum { ROOM_CREATE_COL_OK, ROOM_CREATE_COL_CREATED };
 
 static struct db_stmt room_update_stmt = {
     .name = "room_update",
@@ -83,21 +100,36 @@ static struct db_stmt room_update_stmt = {
            " updated_at = now() WHERE id = $1 AND type = 'room'",
 };
 
-/* Columns: inserted (bool), user exists (bool). */
+/*
+ * Adds the user unless the room holds MAX_GROUP_MEMBERS ($4): the room's
+ * row is locked with that condition first, and PostgreSQL re-checks it on
+ * the newest version after a concurrent add commits.
+ * Columns: inserted (bool), user exists (bool), already a member (bool).
+ */
 static struct db_stmt room_add_stmt = {
     .name = "room_add",
     .sql = "WITH u AS (SELECT id FROM users WHERE id = $2 AND deleted_at IS NULL),"
+           " slot AS (SELECT id FROM conversations WHERE id = $1 AND member_count < $4"
+           "   FOR UPDATE),"
            " ins AS (INSERT INTO conversation_members (conversation_id, user_id, role)"
-           "   SELECT $1, u.id, $3 FROM u ON CONFLICT DO NOTHING RETURNING 1)"
-           " SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM u)",
+           "   SELECT slot.id, u.id, $3 FROM u, slot ON CONFLICT DO NOTHING RETURNING 1)"
+           " SELECT EXISTS (SELECT 1 FROM ins), EXISTS (SELECT 1 FROM u),"
+           "  EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1"
+           "          AND user_id = $2)",
 };
-enum { ROOM_ADD_COL_INSERTED, ROOM_ADD_COL_USER_EXISTS };
+enum { ROOM_ADD_COL_INSERTED, ROOM_ADD_COL_USER_EXISTS, ROOM_ADD_COL_ALREADY };
 
-/* Columns: removed member's role (no row: was not a member). Never the owner. */
+/*
+ * Columns: removed member's role (no row: was not a member). Never the
+ * owner. The room's row is locked first, in the order a send locks
+ * (conversation, then member), so a removal racing the member's own send
+ * cannot deadlock with it.
+ */
 static struct db_stmt room_remove_stmt = {
     .name = "room_remove",
-    .sql = "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2"
-           " AND role <> 'owner' RETURNING role",
+    .sql = "WITH lock AS (SELECT id FROM conversations WHERE id = $1 FOR UPDATE)"
+           " DELETE FROM conversation_members WHERE conversation_id = (SELECT id FROM lock)"
+           " AND user_id = $2 AND role <> 'owner' RETURNING role",
 };
 
 /* Columns: the member's role (no row: not a member). */
@@ -111,12 +143,13 @@ static json_t *room_from_row(const PGresult *r, int i)
 {
     const char *members = db_get(r, i, ROOM_COL_MEMBERS);
     json_t *m = members ? json_loads(members, 0, NULL) : NULL;
-    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:s}", "id", db_get(r, i, ROOM_COL_ID),
-                     "name", db_get(r, i, ROOM_COL_NAME), "description",
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:o, s:I, s:s}", "id",
+                     db_get(r, i, ROOM_COL_ID), "name", db_get(r, i, ROOM_COL_NAME), "description",
                      db_get(r, i, ROOM_COL_DESCRIPTION), "created_by",
                      db_get(r, i, ROOM_COL_CREATED_BY), "created_at",
-                     db_get(r, i, ROOM_COL_CREATED_AT), "members", m ? m : json_array(), "my_role",
-                     db_get(r, i, ROOM_COL_MY_ROLE));
+                     db_get(r, i, ROOM_COL_CREATED_AT), "members", m ? m : json_array(),
+                     "member_count", (json_int_t)atoll(PQgetvalue(r, i, ROOM_COL_MEMBER_COUNT)),
+                     "my_role", db_get(r, i, ROOM_COL_MY_ROLE));
 }
 
 /*
@@ -167,39 +200,70 @@ static bool is_manager(const char *role)
 
 void route_room_create(struct http_req *req)
 {
-    const char *name, *desc, *params[5];
-    char id[UUID_STR_LEN], *arr;
+    const char *name, *desc, *params[6];
+    char id[UUID_STR_LEN], quota[16], *arr;
     enum db_err err;
     PGresult *r;
+    bool ok, created;
 
     if (v_string(req, "name", 1, 100, true, &name) ||
         v_string(req, "description", 0, 1000, false, &desc) ||
-        v_uuid_array(req, "member_ids", 0, 1000, &arr))
+        v_uuid_array(req, "member_ids", 0, (size_t)req->cfg->max_group_members - 1, &arr))
         return;
     uuid_v7_string(id);
+    snprintf(quota, sizeof(quota), "%d", req->cfg->max_rooms_per_user);
     params[0] = id;
     params[1] = name;
     params[2] = desc;
     params[3] = arr;
     params[4] = req->user_id;
-    r = db_exec(&req->be->db, &room_create_stmt, 5, params, &err);
+    params[5] = quota;
+    r = db_exec(&req->be->db, &room_create_stmt, 6, params, &err);
     free(arr);
     if (r == NULL) {
         http_db_error(req, err);
         return;
     }
-    if (PQgetvalue(r, 0, ROOM_CREATE_COL_OK)[0] != 't') {
-        PQclear(r);
-        http_error(req, 422, "validation_error", "member_ids: unknown user id");
-        return;
-    }
+    ok = PQgetvalue(r, 0, ROOM_CREATE_COL_OK)[0] == 't';
+    created = PQgetvalue(r, 0, ROOM_CREATE_COL_CREATED)[0] == 't';
     PQclear(r);
-    room_reply(req, id, 201);
+    if (!ok)
+        http_error(req, 422, "validation_error", "member_ids: unknown user id");
+    else if (!created)
+        http_error(req, 409, "limit_exceeded", "a user may create at most %d rooms",
+                   req->cfg->max_rooms_per_user);
+    else
+        room_reply(req, id, 201);
 }
 
 void route_room_list(struct http_req *req)
 {
-    conv_reply_list(req, &room_list_stmt, "rooms", room_from_row);
+    char cursor[UUID_STR_LEN], lim[16];
+    const char *params[3] = {req->user_id, NULL, lim};
+    bool has_cursor;
+    int limit;
+    enum db_err err;
+    PGresult *r;
+
+    if (v_query_limit(req, CONV_PAGE_DEFAULT, CONV_PAGE_MAX, &limit) ||
+        v_query_uuid(req, "cursor", "a room id", cursor, &has_cursor))
+        return;
+    params[1] = has_cursor ? cursor : NULL;
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    r = db_exec(&req->be->db, &room_list_stmt, 3, params, &err);
+    if (r == NULL) {
+        http_db_error(req, err);
+        return;
+    }
+    http_reply(req, 200, conv_page(r, limit, "rooms", room_from_row, ROOM_COL_ID));
+    PQclear(r);
+}
+
+void route_room_members(struct http_req *req)
+{
+    const char *rid;
+    if (v_path_uuid(req, 0, &rid) == 0 && conv_require_member(req, rid, "room") == 0)
+        conv_members_reply(req, rid);
 }
 
 void route_room_get(struct http_req *req)
@@ -239,11 +303,11 @@ void route_room_update(struct http_req *req)
 
 void route_room_member_add(struct http_req *req)
 {
-    const char *rid, *uid, *new_role, *params[3];
-    char role[16];
+    const char *rid, *uid, *new_role, *params[4];
+    char role[16], cap[16];
     enum db_err err;
     PGresult *r;
-    bool inserted;
+    bool inserted, already;
 
     if (v_path_uuid(req, 0, &rid) || v_path_uuid(req, 1, &uid) ||
         v_string(req, "role", 1, 16, false, &new_role) || room_role(req, rid, role))
@@ -258,22 +322,29 @@ void route_room_member_add(struct http_req *req)
         http_error(req, 403, "forbidden", "only the room owner or an admin can add members");
         return;
     }
+    snprintf(cap, sizeof(cap), "%d", req->cfg->max_group_members);
     params[0] = rid;
     params[1] = uid;
     params[2] = new_role;
-    r = db_exec(&req->be->db, &room_add_stmt, 3, params, &err);
+    params[3] = cap;
+    r = db_exec(&req->be->db, &room_add_stmt, 4, params, &err);
     if (r == NULL) {
         http_db_error(req, err);
         return;
     }
     inserted = PQgetvalue(r, 0, ROOM_ADD_COL_INSERTED)[0] == 't';
+    already = PQgetvalue(r, 0, ROOM_ADD_COL_ALREADY)[0] == 't';
     if (PQgetvalue(r, 0, ROOM_ADD_COL_USER_EXISTS)[0] != 't') {
         PQclear(r);
         http_error(req, 404, "not_found", "user not found");
         return;
     }
     PQclear(r);
-    room_reply(req, rid, inserted ? 201 : 200);
+    if (!inserted && !already)
+        http_error(req, 409, "limit_exceeded", "a room has at most %d members",
+                   req->cfg->max_group_members);
+    else
+        room_reply(req, rid, inserted ? 201 : 200);
 }
 
 void route_room_member_remove(struct http_req *req)

@@ -167,3 +167,36 @@ int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max
     *out = arr;
     return 0;
 }
+
+int v_query_limit(struct http_req *req, int def, int max, int *out)
+{
+    char buf[32], *end;
+    long n;
+
+    *out = def;
+    if (!http_query(req, "limit", buf, sizeof(buf)))
+        return 0;
+    n = strtol(buf, &end, 10);
+    if (end == buf || *end != '\0' || n < 1 || n > max) {
+        http_error(req, 422, "validation_error", "limit: must be an integer from 1 to %d", max);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int v_query_uuid(struct http_req *req, const char *name, const char *what, char out[UUID_STR_LEN],
+                 bool *present)
+{
+    char buf[HTTP_PARAM_LEN];
+
+    *present = http_query(req, name, buf, sizeof(buf)) && buf[0] != '\0';
+    if (!*present)
+        return 0;
+    if (!uuid_canon(buf)) {
+        http_error(req, 422, "validation_error", "%s: must be %s (UUID)", name, what);
+        return -1;
+    }
+    memcpy(out, buf, UUID_STR_LEN);
+    return 0;
+}

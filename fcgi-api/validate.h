@@ -37,6 +37,16 @@ int v_path_uuid(struct http_req *req, int i, const char **out);
  */
 int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max, char **out);
 
+/* Query parameter "limit": 1..max, def when absent; else 422. */
+int v_query_limit(struct http_req *req, int def, int max, int *out);
+
+/*
+ * Query parameter name as a UUID, canonical (lower case) in out; *present
+ * says whether it was given (an empty value is absent). Else 422 naming what.
+ */
+int v_query_uuid(struct http_req *req, const char *name, const char *what, char out[UUID_STR_LEN],
+                 bool *present);
+
 /* Count UTF-8 code points. */
 size_t v_utf8_len(const char *s);
 

@@ -110,6 +110,11 @@ write_env() {
             echo "WS_MAX_SOCKETS_PER_ADDRESS=1000000"
             echo "WS_MAX_UNAUTHENTICATED_PER_ADDRESS=1000000"
             echo "WS_HANDSHAKES_PER_ADDRESS_PER_MINUTE=10000000"
+            # small enough for the membership tests to reach
+            if [ "$PROFILE" = test ]; then
+                echo "MAX_GROUP_MEMBERS=10"
+                echo "MAX_ROOMS_PER_USER=3"
+            fi
             # a hung PostgreSQL (pg-pause) answers 503 in about a second, not five
             echo "DB_STATEMENT_TIMEOUT_MS=1000"
         fi

@@ -9,8 +9,10 @@
  */
 #include "admit.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <uthash.h>
 
 #define WINDOW_MS 60000
@@ -159,6 +161,16 @@ void admit_close(struct admit_ticket *t)
         free(u);
     }
     t->state = ADMIT_NONE;
+}
+
+void admit_canon_address(char *addr)
+{
+    static const char mapped[] = "::ffff:";
+    const size_t n = sizeof(mapped) - 1;
+    struct in_addr v4;
+
+    if (strncasecmp(addr, mapped, n) == 0 && inet_pton(AF_INET, addr + n, &v4) == 1)
+        memmove(addr, addr + n, strlen(addr + n) + 1);
 }
 
 const char *admit_verdict_str(enum admit_verdict v)

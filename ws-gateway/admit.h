@@ -59,6 +59,13 @@ bool admit_user(struct admit_ticket *t, const char *user_id);
 /* The socket closed: undo what t counted. */
 void admit_close(struct admit_ticket *t);
 
+/*
+ * An address as the socket gives it, in the form TRUSTED_PROXIES and the
+ * counts use: an IPv4-mapped IPv6 address ("::ffff:127.0.0.1", what a
+ * dual-stack listener reports) becomes the IPv4 one.
+ */
+void admit_canon_address(char *addr);
+
 /* What a verdict means, for the refusal's text. */
 const char *admit_verdict_str(enum admit_verdict v);
 

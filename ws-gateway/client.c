@@ -313,41 +313,66 @@ static void client_read(struct gw_conn *c, json_t *m, const char *cid)
 
 typedef void (*frame_fn)(struct gw_conn *c, json_t *m, const char *cid);
 
+/* The frames counted per user (the buckets REST counts too), by index of c->limit_quiet_ms. */
+enum limit_kind { LIMIT_TYPING, LIMIT_READ };
+static const struct {
+    const char *scope, *what;
+    frame_fn run;
+} limit_kinds[] = {
+    [LIMIT_TYPING] = {"typing", "typing signals", client_typing},
+    [LIMIT_READ] = {"read", "read marks", client_read},
+};
+
+static int limit_per_minute(enum limit_kind k)
+{
+    return k == LIMIT_TYPING ? gw.cfg.rl_typing_per_minute : gw.cfg.rl_read_per_minute;
+}
+
 /* A frame waiting for its rate check. */
 struct limited {
     struct gw_conn *c;
     json_t *m;
     char conv_id[UUID_STR_LEN];
-    int per_minute;
-    const char *what;
-    frame_fn run;
+    enum limit_kind kind;
 };
+
+/*
+ * Over the limit, the frame is dropped and the client told once per
+ * window (a flood of frames must not become a flood of notices back).
+ */
+static void refuse_limited(struct gw_conn *c, enum limit_kind k, const struct rl_result *rl)
+{
+    uint64_t now = uv_now(&gw.loop);
+    char text[96];
+
+    if (now < c->limit_quiet_ms[k])
+        return;
+    c->limit_quiet_ms[k] = now + (uint64_t)rl->retry_after * 1000;
+    snprintf(text, sizeof(text), "too many %s, retry in %d seconds", limit_kinds[k].what,
+             rl->retry_after);
+    conn_send_error(c, "rate_limited", text, rl->retry_after);
+}
 
 static void on_limit(void *reply, void *arg)
 {
     struct limited *l = arg;
     struct rl_result rl;
-    char text[96];
 
     if (l->c->wsi == NULL) {
         /* closed meanwhile: nothing to do */
-    } else if (rl_result_from_reply(reply, l->per_minute, 0, &rl) == 0 && !rl.allowed) {
-        snprintf(text, sizeof(text), "too many %s, retry in %d seconds", l->what, rl.retry_after);
-        conn_send_error(l->c, "rate_limited", text, rl.retry_after);
+    } else if (rl_result_from_reply(reply, limit_per_minute(l->kind), 0, &rl) == 0 &&
+               !rl.allowed) {
+        refuse_limited(l->c, l->kind, &rl);
     } else {
-        l->run(l->c, l->m, l->conv_id); /* within the limit, or Redis down (fails open) */
+        limit_kinds[l->kind].run(l->c, l->m, l->conv_id); /* within it, or Redis down: fail open */
     }
     json_decref(l->m);
     conn_unref(l->c);
     free(l);
 }
 
-/*
- * Run the frame after one hit of the user's (scope) count, the one REST
- * counts too, so that a burst costs one Redis call each and no fan-out.
- */
-static void rate_then(struct gw_conn *c, json_t *m, const char *cid, const char *scope,
-                      int per_minute, const char *what, frame_fn run)
+/* Run the frame after one hit of the user's count: a burst costs a Redis call each, no fan-out. */
+static void rate_then(struct gw_conn *c, json_t *m, const char *cid, enum limit_kind kind)
 {
     char km[128], kh[128];
     const char *keys[] = {km};
@@ -358,11 +383,9 @@ static void rate_then(struct gw_conn *c, json_t *m, const char *cid, const char 
     l->c = c;
     l->m = json_incref(m);
     snprintf(l->conv_id, sizeof(l->conv_id), "%s", cid);
-    l->per_minute = per_minute;
-    l->what = what;
-    l->run = run;
+    l->kind = kind;
     conn_ref(c);
-    rl_keys(scope, c->user_id, km, kh);
+    rl_keys(limit_kinds[kind].scope, c->user_id, km, kh);
     if (rlink_eval(gw.cmd, &rl_script, 1, 1, keys, on_limit, l) != 0)
         on_limit(NULL, l);
 }
@@ -449,11 +472,10 @@ void client_frame(struct gw_conn *c, const char *text, size_t len)
             client_message(c, m, cid);
     } else if (strcmp(type, "typing") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
-            rate_then(c, m, cid, "typing", gw.cfg.rl_typing_per_minute, "typing signals",
-                      client_typing);
+            rate_then(c, m, cid, LIMIT_TYPING);
     } else if (strcmp(type, "read") == 0) {
         if ((cid = event_conv(c, m)) != NULL)
-            rate_then(c, m, cid, "read", gw.cfg.rl_read_per_minute, "read marks", client_read);
+            rate_then(c, m, cid, LIMIT_READ);
     } else {
         conn_send_error(c, "unknown_type", "unknown event type", 0);
     }

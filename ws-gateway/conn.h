@@ -71,6 +71,7 @@ struct gw_conn {
     int nearly;
     char typing_conv[UUID_STR_LEN]; /* where the client last said it types, "" if it stopped */
     uint64_t typing_until_ms;       /* loop time that typing entry expires */
+    uint64_t limit_quiet_ms[2];     /* per limited frame kind: no more rate_limited notices until */
 
     /* fanout.c */
     struct gw_sub *subs;

@@ -102,6 +102,7 @@ static void client_address(struct lws *wsi, char out[ADMIT_ADDR_LEN])
 
     if (lws_get_peer_simple(wsi, out, ADMIT_ADDR_LEN) == NULL)
         snprintf(out, ADMIT_ADDR_LEN, "unknown");
+    admit_canon_address(out);
     if (!cfg_trusted_proxy(&gw.cfg, out) ||
         lws_hdr_copy(wsi, real, sizeof(real), WSI_TOKEN_HTTP_X_REAL_IP) <= 0)
         return;
@@ -129,8 +130,10 @@ static int filter(struct lws *wsi)
         return refuse(wsi, HTTP_STATUS_UNAUTHORIZED, "invalid or expired token");
     client_address(wsi, addr);
     v = admit_handshake(addr, has_token ? claims.sub : NULL, uv_now(&gw.loop));
-    if (v != ADMIT_OK)
+    if (v != ADMIT_OK) {
+        log_info(NULL, "websocket from %s: %s", addr, admit_verdict_str(v));
         return refuse(wsi, 429, admit_verdict_str(v));
+    }
     return 0;
 }
 
