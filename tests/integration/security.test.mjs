@@ -251,7 +251,8 @@ test('WebSocket: bad tokens are refused (HTTP 401) or closed with 4401, before a
 // ---- 3. id parameters ----
 
 const up = id => id.toUpperCase();
-// Malformed spellings of a valid id (each a whole path segment or field value).
+// Malformed spellings of a valid id (each a whole path segment or field value). In a path,
+// %00 never reaches chat-api: nginx will not decode it and answers 400 (in the error shape).
 const MALFORMED = id => ({
   abc: 'abc',
   'NUL': '%00',
@@ -261,6 +262,7 @@ const MALFORMED = id => ({
   'no dashes': id.replace(/-/g, ''),
   'traversal': `..%2F${id}`,
 });
+const inPath = (what, ok = [404, 422]) => (what === 'NUL' ? [400, ...ok] : ok);
 const lowerOnly = (r, upper) => assert.ok(!r.text.includes(upper), `${r.what}: an id came back upper-case: ${r.text.slice(0, 200)}`);
 const noForeign = r => { for (const s of F.foreign) assert.ok(!r.text.includes(s), `${r.what} leaks "${s}": ${r.text.slice(0, 200)}`); };
 
@@ -299,7 +301,7 @@ test('path ids of reads: upper case = lower case; foreign, unknown and malformed
     for (const [what, bad] of Object.entries(MALFORMED(id))) {
       const r = await call('GET', route(bad), undefined, a);
       r.what = `[${what}] ${r.what}`;
-      check(() => assertError(r, [404, 422]));
+      check(() => assertError(r, isCursor ? 422 : inPath(what)));
     }
   }
   // users are public profiles: another user's id works (no e-mail); a deleted or unknown one 404s
@@ -311,9 +313,10 @@ test('path ids of reads: upper case = lower case; foreign, unknown and malformed
   const other = await call('GET', `/users/${F.carol.id}`, undefined, a);
   assert.equal(other.status, 200);
   assert.equal(other.json.email, undefined, 'no e-mail of another user');
-  for (const bad of [F.zed.id, randomUUID(), ...Object.values(MALFORMED(F.alice.id))]) {
+  for (const [what, bad] of [['deleted', F.zed.id], ['random', randomUUID()], ...Object.entries(MALFORMED(F.alice.id))]) {
     const r = await call('GET', `/users/${bad}`, undefined, a);
-    check(() => assertError(r, 404));
+    r.what = `[${what}] ${r.what}`;
+    check(() => assertError(r, inPath(what, [404])));
   }
   check.done();
 });
@@ -348,7 +351,7 @@ test('path and body ids of writes: upper case = lower case; foreign, unknown, ma
     for (const [what, bad] of [['foreign', theirs()[kind]], ['random', randomUUID()], ...Object.entries(MALFORMED(own()[kind]))]) {
       const r = await run(bad);
       r.what = `[${what}] ${r.what}`;
-      check(() => { assertError(r, ['foreign', 'random'].includes(what) ? 404 : [404, 422]); noForeign(r); });
+      check(() => { assertError(r, ['foreign', 'random'].includes(what) ? 404 : inPath(what)); noForeign(r); });
     }
   }
   check.done();
@@ -385,8 +388,8 @@ test('room members: ids in any case; only the owner/admins add (403 for members,
     [alice, 'POST', F.room, randomUUID(), 404],
     [alice, 'DELETE', F.room, randomUUID(), 404],
     [alice, 'DELETE', F.room, carol.id, 404],           // not a member
-    ...Object.values(MALFORMED(dan.id)).map(bad => [alice, 'POST', F.room, bad, [404, 422]]),
-    ...Object.values(MALFORMED(F.room)).map(bad => [alice, 'POST', bad, dan.id, [404, 422]]),
+    ...Object.entries(MALFORMED(dan.id)).map(([what, bad]) => [alice, 'POST', F.room, bad, inPath(what)]),
+    ...Object.entries(MALFORMED(F.room)).map(([what, bad]) => [alice, 'POST', bad, dan.id, inPath(what)]),
   ];
   const check = softly();
   for (const [who, method, rid, uid, expected] of cases) {
@@ -500,7 +503,7 @@ test('WebSocket ids: path id in any case; foreign, unknown and malformed convers
 
   // path: foreign and unknown 4403 (alike), malformed refused with HTTP 404 or closed 4403
   const paths = [['foreign', F.cdm, 4403], ['random', randomUUID(), 4403],
-    ...Object.entries(MALFORMED(F.dm)).map(([w, bad]) => [w, bad, ['HTTP 404', 4403]])];
+    ...Object.entries(MALFORMED(F.dm)).map(([w, bad]) => [w, bad, w === 'NUL' ? ['HTTP 400', 'HTTP 404', 4403] : ['HTTP 404', 4403]])];
   const outcomes = await Promise.all(paths.map(([, id]) => wsOutcome(`${WS}/api/v1/ws/conversations/${id}?token=${alice.token}`)));
   const check = softly();
   paths.forEach(([what, , expected], i) => check(() => {
