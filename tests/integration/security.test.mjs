@@ -10,7 +10,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { BASE, api, user, direct, send, until } from './helpers.mjs';
+import { BASE, api, user, direct, send, sleep, until } from './helpers.mjs';
 import { client, convUrl, allUrl, closedWithin } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -183,6 +183,65 @@ test('every protected route answers 401 JSON to every bad token, and stores noth
   assert.deepEqual(await aliceState(), before, 'nothing written');
   assert.equal((await api('GET', `/conversations/${F.zdm}/messages`, null, F.dan.token)).json.messages.length, zedBefore, 'nothing stored by the deleted user');
   assert.equal((await api('GET', '/users/me', null, F.alice.token)).json.display_name, null, 'alice not renamed');
+});
+
+// The matrix follows the API: every operation openapi.json says needs a token is in ROUTES.
+test('ROUTES covers every protected operation of openapi.json', async () => {
+  const spec = (await api('GET', '/openapi.json')).json;
+  const ops = [];
+  for (const [path, item] of Object.entries(spec.paths))
+    for (const [m, op] of Object.entries(item))
+      if ((op.security ?? spec.security ?? []).length) ops.push(`${m.toUpperCase()} ${path.replace(/^\/api\/v1/, '')}`);
+  const names = { user: '{user_id}', other: '{user_id}', conv: '{conversation_id}', msg: '{message_id}', room: '{room_id}' };
+  const ours = ROUTES.map(([m, path]) => `${m} ${path(names).split('?')[0]}`);
+  assert.deepEqual([...new Set(ours)].sort(), [...new Set(ops)].sort());
+});
+
+// Another user's (valid) token on alice's resources: 404 like an unknown id, nothing of hers
+// in the answer, nothing of hers changed.
+test('another user\'s token on each of alice\'s resources: 404, nothing leaked or written', async () => {
+  const before = await aliceState();
+  const dmBefore = (await api('GET', `/conversations/${F.dm}/messages`, null, F.alice.token)).json;
+  const check = softly();
+  const mine = [F.alice.name, F.bob.name, 'alice-bob secret', 'alice room', 'alice group', F.dm, F.msg, F.room];
+  for (const [method, path, body] of ROUTES) {
+    const p = path(aliceIds()), b = typeof body === 'function' ? body(aliceIds()) : body;
+    if (![F.dm, F.msg, F.room].some(id => JSON.stringify([p, b]).includes(id))) continue; // names nothing of alice's
+    const r = await call(method, p, b, F.carol.token);
+    r.what = `[carol's token] ${r.what}`;
+    check(() => {
+      assertError(r, 404);
+      for (const x of mine) assert.ok(!r.text.includes(x), `${r.what} leaks "${x}": ${r.text}`);
+    });
+  }
+  check.done();
+  assert.deepEqual(await aliceState(), before, 'alice\'s conversations, rooms and members unchanged');
+  const dm = (await api('GET', `/conversations/${F.dm}/messages`, null, F.alice.token)).json;
+  assert.deepEqual(dm, dmBefore, 'no message stored or read in alice\'s conversation');
+  const room = (await api('GET', `/chat/rooms/${F.room}`, null, F.alice.token)).json;
+  assert.equal(room.name, 'alice room');
+  // a public profile is the one exception: no e-mail
+  const prof = await call('GET', `/users/${F.alice.id}`, undefined, F.carol.token);
+  assert.equal(prof.status, 200);
+  assert.equal(prof.json.email, undefined);
+});
+
+test('unknown routes and methods: JSON errors (404, 405 with Allow)', async () => {
+  const check = softly();
+  for (const [m, path] of [['GET', '/nope'], ['GET', `/conversations/${F.dm}/nope`], ['PATCH', '/users/me'],
+    ['DELETE', `/conversations/${F.dm}`], ['PUT', `/conversations/${F.dm}/messages`], ['PATCH', `/chat/rooms/${F.room}`]]) {
+    const r = await call(m, path, undefined, F.alice.token);
+    check(() => assertError(r, m === 'GET' ? 404 : 405));
+  }
+  check.done();
+});
+
+test('tokens only where they belong: an access token is no refresh token, a URL token authorises no REST call', async () => {
+  assertError(await call('POST', '/auth/refresh', { refresh_token: F.alice.token }), 401);
+  const r = await fetch(`${BASE}/api/v1/users/me?token=${F.alice.token}`);
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  assert.equal((await r.json()).error.code, 'unauthorized');
 });
 
 test('public routes stay public whatever token comes with them', async () => {
@@ -499,7 +558,27 @@ test('WebSocket ids: path id in any case; foreign, unknown and malformed convers
   const e2 = await s.next(e => (e.type === 'ack' && e.client_message_id === 'u-2') || e.type === 'error');
   if (e2.type === 'ack') assert.equal(e2.conversation_id, F.dm, 'stored in the socket\'s own conversation, if anywhere');
   else assert.ok(['validation_error', 'not_found'].includes(e2.code), JSON.stringify(e2));
+  // a read receipt for carol's message: refused as on REST (422/404 there)
+  const n2 = s.events.length;
+  s.send({ type: 'read', message_id: F.cmsg });
+  const e3 = await s.next(e => s.events.indexOf(e) >= n2 && ['error', 'read'].includes(e.type), 2000).catch(() => ({ type: 'nothing' }));
+  assert.equal(e3.type, 'error', `read of carol's message: ${JSON.stringify(e3)}`);
+  assert.ok(['validation_error', 'not_found'].includes(e3.code), e3.code);
   await s.close();
+
+  // catch-up on the all-conversations socket: ?since= naming alice's conversation in upper
+  // case replays it (lower-case ids); naming carol's replays nothing of hers. alice has read
+  // hers, so only the since= entry can bring the message back.
+  assert.equal((await api('POST', `/conversations/${F.dm}/read`, null, alice.token)).status, 200);
+  const since = client(allUrl(WS, alice.token, `&since=${F.cdm}:0,${up(F.dm)}:0`));
+  await since.opened;
+  const replayed = await since.next(e => e.content === 'alice-bob secret');
+  assert.equal(replayed.conversation_id, F.dm);
+  await sleep(300);
+  const sinceText = JSON.stringify(since.events);
+  assert.ok(!sinceText.includes(F.cdm) && !sinceText.includes('carol-dan secret'), 'nothing of carol\'s conversation');
+  assert.ok(!sinceText.includes(up(F.dm)), 'ids lower-case');
+  await since.close();
 
   // path: foreign and unknown 4403 (alike), malformed refused with HTTP 404 or closed 4403
   const paths = [['foreign', F.cdm, 4403], ['random', randomUUID(), 4403],
