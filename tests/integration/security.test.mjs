@@ -24,7 +24,7 @@ async function call(method, path, body, token) {
   const text = await r.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { /* checked below */ }
-  return { status: r.status, type: r.headers.get('content-type') || '', text, json, what: `${method} ${path}` };
+  return { status: r.status, type: r.headers.get('content-type') || '', challenge: r.headers.get('www-authenticate'), text, json, what: `${method} ${path}` };
 }
 
 // Every error answer: JSON, the contract's shape, never a 5xx.
@@ -59,7 +59,7 @@ const now = () => Math.floor(Date.now() / 1000);
 const claims = (sub, iat = now(), exp = now() + 600) => ({ sub, jti: randomUUID(), typ: 'access', iat, exp });
 
 // ---- the fixture: a few users and their resources, built once ----
-// alice: the caller. bob: alice's partner (plain member of her room and group).
+// alice: the caller. bob: alice's partner (a plain member of her room).
 // carol + dan: own resources alice has no access to. zed: a deleted account.
 const F = {};
 
@@ -68,7 +68,6 @@ before(async () => {
   Object.assign(F, { alice, bob, carol, dan, zed });
   F.dm = await direct(alice, bob);
   F.msg = (await send(F.dm, bob, 'alice-bob secret')).json.id;
-  F.group = (await api('POST', '/conversations/group', { type: 'group', name: 'alice group', participant_ids: [bob.id] }, alice.token)).json.id;
   F.room = (await api('POST', '/chat/rooms', { name: 'alice room', member_ids: [bob.id] }, alice.token)).json.id;
   await api('POST', '/chat/messages', { room_id: F.room, content: 'alice room text' }, alice.token);
   // carol's: a direct conversation with a message, a room with a message
@@ -163,6 +162,7 @@ const BAD_TOKENS = {
   'alg none': () => [jwt(claims(F.alice.id), { alg: 'none' }), aliceIds()],
   'expired': () => [jwt(claims(F.alice.id, now() - 3600, now() - 60)), aliceIds()],
   'refresh token': () => [F.alice.refresh, aliceIds()],
+  'unknown user': () => [jwt(claims(randomUUID())), aliceIds()], // the right key, no such account
   'deleted user': () => [F.zed.token, { user: F.zed.id, other: F.dan.id, conv: F.zdm, msg: F.zmsg, room: F.zroom }],
 };
 
@@ -178,7 +178,7 @@ test('every protected route answers 401 JSON to every bad token, and stores noth
     }
   }
   const check = softly();
-  for (const r of await Promise.all(cases)) check(() => assertError(r, 401));
+  for (const r of await Promise.all(cases)) check(() => { assertError(r, 401); assert.match(r.challenge ?? '', /^Bearer/, `${r.what}: WWW-Authenticate`); });
   check.done();
   assert.deepEqual(await aliceState(), before, 'nothing written');
   assert.equal((await api('GET', `/conversations/${F.zdm}/messages`, null, F.dan.token)).json.messages.length, zedBefore, 'nothing stored by the deleted user');
@@ -286,7 +286,7 @@ test('WebSocket: bad tokens are refused (HTTP 401) or closed with 4401, before a
       for (const [way, mk] of Object.entries(WAYS)) {
         // a token that does not verify is refused at the handshake; over the auth frame,
         // and for a deleted user (its token verifies), the socket is closed with 4401
-        const expect = way === 'auth frame' || variant === 'deleted user' ? 4401 : 'HTTP 401';
+        const expect = way === 'auth frame' || variant.endsWith(' user') ? 4401 : 'HTTP 401';
         const args = mk(path.replace(F.dm, variant === 'deleted user' ? F.zdm : F.dm), token);
         cases.push(wsOutcome(...args).then(o => [`${pname} ${variant} via ${way}`, o, expect]));
       }
@@ -305,6 +305,18 @@ test('WebSocket: bad tokens are refused (HTTP 401) or closed with 4401, before a
     assert.deepEqual(data, [], `${what}: no data before the check`);
     assert.ok(!JSON.stringify(o.events).includes('alice-bob secret'), `${what}: nothing leaked`);
   }
+  // an authorised socket offered a bad token for renewal ({"type":"auth"}): refused, it stays
+  const live = client(convUrl(WS, F.dm, F.alice.token));
+  await live.opened;
+  for (const [variant, make] of Object.entries({ ...BAD_TOKENS, "carol's token": () => [F.carol.token] })) {
+    if (variant === 'no token') continue;
+    const n = live.events.length;
+    live.send({ type: 'auth', token: make()[0] });
+    const e = await live.next(ev => live.events.indexOf(ev) >= n && ['error', 'auth_ok'].includes(ev.type));
+    assert.equal(`${e.type} ${e.code}`, 'error unauthorized', `renewal with ${variant}`);
+  }
+  assert.equal(live.ws.readyState, 1, 'the socket stays, on its own token');
+  await live.close();
 });
 
 // ---- 3. id parameters ----
@@ -351,6 +363,10 @@ test('path ids of reads: upper case = lower case; foreign, unknown and malformed
     assert.deepEqual(upper.json, lower.json, `${upper.what}: same data as lower case`);
     lowerOnly(upper, up(id));
     const isCursor = route('x').includes('cursor=');
+    // percent-encoded dashes are the same URI (RFC 3986 6.2.2.2; nginx decodes them): the same
+    // answer, or a 404, never another resource
+    const encoded = await call('GET', route(id.replace(/-/g, '%2D')), undefined, a);
+    check(() => { if (encoded.status !== 404) assert.deepEqual(encoded.json, lower.json, encoded.what); else assertError(encoded, 404); });
     for (const [what, bad] of [['foreign', theirs()[kind]], ['random', randomUUID()]]) {
       const r = await call('GET', route(bad), undefined, a);
       r.what = `[${what}] ${r.what}`;
