@@ -446,6 +446,15 @@ test('room members: ids in any case; only the owner/admins add (403 for members,
   const again = await call('POST', path(F.room, dan.id), undefined, alice.token);
   assert.equal(again.status, 200, 'already a member, whatever the spelling');
   assert.equal((await call('DELETE', path(up(F.room), up(dan.id)), undefined, alice.token)).status, 204);
+  // removed, dan is a stranger to the room again
+  const formerCheck = softly();
+  for (const [m, p, b] of [['GET', `/chat/rooms/${F.room}`], ['GET', `/chat/rooms/${F.room}/messages`],
+    ['POST', '/chat/messages', { room_id: F.room, content: 'after removal' }], ['POST', path(F.room, dan.id)]]) {
+    const r = await call(m, p, b, dan.token);
+    r.what = `[former member] ${r.what}`;
+    formerCheck(() => { assertError(r, 404); assert.ok(!r.text.includes('alice room'), `${r.what} leaks the room`); });
+  }
+  formerCheck.done();
   const start = await members();
   const carolRoom = (await carolState()).room;
   const cases = [
