@@ -275,7 +275,7 @@ nginx_start() {
         location = /.chat-nginx-error {
             internal;
             default_type application/json;
-            return 200 '{\"error\":{\"code\":\"\$chat_nginx_error\",\"message\":\"refused by the web server (HTTP \$status)\"}}';
+            return 200 '{\"error\":{\"code\":\"\$chat_nginx_error_code\",\"message\":\"\$chat_nginx_error_message\"}}';
         }
         location / {
             include /etc/nginx/fastcgi_params;

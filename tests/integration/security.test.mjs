@@ -10,6 +10,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { BASE, api, user, direct, send, sleep, until } from './helpers.mjs';
 import { client, convUrl, allUrl, closedWithin } from './wsclient.mjs';
 
@@ -275,6 +276,33 @@ async function wsOutcome(url, opts, frameToken) {
   if (code === 'still open') c.ws.terminate();
   return { how: code, events: c.events };
 }
+
+// A WebSocket handshake's refusal as plain HTTP: status, content type, JSON body.
+function handshake(path) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${BASE}${path}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') } });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: 101 }); });
+    req.on('response', res => {
+      let text = '';
+      res.on('data', d => { text += d; }).on('end', () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* asserted */ }
+        resolve({ status: res.statusCode, type: res.headers['content-type'] || '', text, json, what: `handshake ${path.replace(/token=[^&]+/, 'token=…')}` });
+      });
+    });
+    req.on('error', reject).end();
+  });
+}
+
+test('WebSocket handshake refusals are JSON errors too', async () => {
+  const check = softly();
+  for (const [path, status] of [[`/api/v1/ws?token=not-a-token`, 401], [`/api/v1/ws/conversations/${F.dm}?token=${F.alice.refresh}`, 401],
+    [`/api/v1/ws/conversations/abc?token=${F.alice.token}`, 404], [`/api/v1/ws/nope?token=${F.alice.token}`, 404]]) {
+    const r = await handshake(path);
+    check(() => assertError(r, status));
+  }
+  check.done();
+});
 
 test('WebSocket: bad tokens are refused (HTTP 401) or closed with 4401, before any data', async () => {
   const paths = { conversation: `/api/v1/ws/conversations/${F.dm}`, all: '/api/v1/ws' };
