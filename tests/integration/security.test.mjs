@@ -121,6 +121,24 @@ async function aliceState() {
   };
 }
 
+// ---- ids: spellings and checks every id case uses ----
+
+const up = id => id.toUpperCase();
+// Malformed spellings of a valid id (each a whole path segment or field value). In a path,
+// %00 never reaches chat-api: nginx will not decode it and answers 400 (in the error shape).
+const MALFORMED = id => ({
+  abc: 'abc',
+  'NUL': '%00',
+  '37 chars': `${id}a`,
+  braces: `{${id}}`,
+  'encoded braces': `%7B${id}%7D`,
+  'no dashes': id.replace(/-/g, ''),
+  'traversal': `..%2F${id}`,
+});
+const inPath = (what, ok = [404, 422]) => (what === 'NUL' ? [400, ...ok] : ok);
+const lowerOnly = (r, upper) => assert.ok(!r.text.includes(upper), `${r.what}: an id came back upper-case: ${r.text.slice(0, 200)}`);
+const noForeign = r => { for (const s of F.foreign) assert.ok(!r.text.includes(s), `${r.what} leaks "${s}": ${r.text.slice(0, 200)}`); };
+
 // ---- 1. every protected route x every bad token: 401 JSON ----
 
 // Each route with ids of the token owner's own resources (ids(o)) and a valid body, so
@@ -225,6 +243,15 @@ test('another user\'s token on each of alice\'s resources: 404, nothing leaked o
   const prof = await call('GET', `/users/${F.alice.id}`, undefined, F.carol.token);
   assert.equal(prof.status, 200);
   assert.equal(prof.json.email, undefined);
+});
+
+test('the caller\'s lists hold nothing of others\' conversations and rooms', async () => {
+  for (const path of ['/conversations/', '/conversations', '/chat/rooms', '/users/me']) {
+    const r = await call('GET', path, undefined, F.alice.token);
+    assert.equal(r.status, 200, r.what);
+    noForeign(r);
+    assert.ok(!r.text.includes(F.zdm), `${r.what}: nothing of zed's`);
+  }
 });
 
 test('unknown routes and methods: JSON errors (404, 405 with Allow)', async () => {
@@ -348,22 +375,6 @@ test('WebSocket: bad tokens are refused (HTTP 401) or closed with 4401, before a
 });
 
 // ---- 3. id parameters ----
-
-const up = id => id.toUpperCase();
-// Malformed spellings of a valid id (each a whole path segment or field value). In a path,
-// %00 never reaches chat-api: nginx will not decode it and answers 400 (in the error shape).
-const MALFORMED = id => ({
-  abc: 'abc',
-  'NUL': '%00',
-  '37 chars': `${id}a`,
-  braces: `{${id}}`,
-  'encoded braces': `%7B${id}%7D`,
-  'no dashes': id.replace(/-/g, ''),
-  'traversal': `..%2F${id}`,
-});
-const inPath = (what, ok = [404, 422]) => (what === 'NUL' ? [400, ...ok] : ok);
-const lowerOnly = (r, upper) => assert.ok(!r.text.includes(upper), `${r.what}: an id came back upper-case: ${r.text.slice(0, 200)}`);
-const noForeign = r => { for (const s of F.foreign) assert.ok(!r.text.includes(s), `${r.what} leaks "${s}": ${r.text.slice(0, 200)}`); };
 
 // Path ids of read routes: [route(id), the id kind]. The upper-case spelling must answer
 // exactly what the lower-case one does; a foreign or unknown id 404 like each other.
