@@ -560,6 +560,12 @@ test('body and query ids: upper case = lower case; unknown, deleted and malforme
   assert.deepEqual(rd.json, rdLower.json);
   lowerOnly(rd, up(F.msg));
 
+  // conversation_id in a send's body, upper case: the same conversation as the path's
+  const sent = await call('POST', `/conversations/${F.dm}/messages`, { content: 'body id', conversation_id: up(F.dm) }, a);
+  assert.equal(sent.status, 201, sent.text);
+  assert.equal(sent.json.conversation_id, F.dm);
+  lowerOnly(sent, up(F.dm));
+
   // unknown (random, deleted user, carol's message) and malformed ids: refused the same way,
   // nothing created anywhere
   const aliceBefore = await aliceState(), carolBefore = await carolState();
@@ -576,6 +582,9 @@ test('body and query ids: upper case = lower case; unknown, deleted and malforme
     cases.push([what, [404, 422], await call('POST', `/conversations/${F.dm}/read`, { message_id: bad }, a)]);
   for (const [what, bad] of [['foreign', F.croom], ['random', randomUUID()]])
     cases.push([what, 404, await call('POST', '/chat/messages', { room_id: bad, content: 'x' }, a)]);
+  // a body conversation_id other than the path's: refused, never sent to the conversation it names
+  for (const [what, bad] of [['foreign', F.cdm], ['random', randomUUID()], ...Object.entries(MALFORMED(F.dm))])
+    cases.push([what, [404, 422], await call('POST', `/conversations/${F.dm}/messages`, { content: 'x', conversation_id: bad }, a)]);
   for (const [what, bad] of Object.entries(MALFORMED(F.room)))
     cases.push([what, 422, await call('POST', '/chat/messages', { room_id: bad, content: 'x' }, a)]);
   const check = softly();
