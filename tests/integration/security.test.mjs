@@ -294,7 +294,8 @@ const WAYS = {
   'auth frame': (path, t) => [`${WS}${path}`, undefined, t],
 };
 
-// 'refused' (HTTP 401 at the handshake) or the close code, and every frame it got.
+// How a socket ended ('HTTP <status>' when the handshake was refused, else its close code,
+// after the auth frame when one is given) and every frame it got.
 async function wsOutcome(url, opts, frameToken) {
   const c = client(url, opts);
   try { await c.opened; } catch (e) { return { how: `HTTP ${e.status}`, events: c.events }; }
@@ -308,13 +309,14 @@ async function wsOutcome(url, opts, frameToken) {
 function handshake(path) {
   return new Promise((resolve, reject) => {
     const req = request(`${BASE}${path}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') } });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: 101 }); });
+    const what = `handshake ${path.replace(/token=[^&]+/, 'token=…')}`;
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: 101, type: '', text: '(upgraded)', json: null, what }); });
     req.on('response', res => {
       let text = '';
       res.on('data', d => { text += d; }).on('end', () => {
         let json = null;
         try { json = JSON.parse(text); } catch { /* asserted */ }
-        resolve({ status: res.statusCode, type: res.headers['content-type'] || '', text, json, what: `handshake ${path.replace(/token=[^&]+/, 'token=…')}` });
+        resolve({ status: res.statusCode, type: res.headers['content-type'] || '', text, json, what });
       });
     });
     req.on('error', reject).end();
