@@ -246,8 +246,11 @@ bool http_query(const struct http_req *req, const char *name, char *out, size_t 
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            /* A value that does not decode (bad escape, %00, longer than out) reads
+             * as "%": no id, number or flag is that, so it is refused like any
+             * malformed value rather than taken for an absent one. */
             if (url_decode(p + nlen + 1, len - nlen - 1, out, outlen, true) != 0)
-                out[0] = '\0';
+                snprintf(out, outlen, "%%");
             return true;
         }
         if (len == nlen && strncmp(p, name, nlen) == 0) {

@@ -97,7 +97,8 @@ int http_read_body(struct http_req *req);
  */
 int http_parse_json(struct http_req *req, bool allow_empty);
 
-/* Query parameter name, percent-decoded into out. Returns true if present. */
+/* Query parameter name, percent-decoded into out ("%" when it does not decode). Returns
+ * true if present. */
 bool http_query(const struct http_req *req, const char *name, char *out, size_t outlen);
 
 /* Add a response header line ("Name: value", no CRLF). */

@@ -294,6 +294,12 @@ nginx_start() {
         extra="    upstream chat_api_strict { server unix:$VAR/chat-api-strict.sock; keepalive 4; }
     server {
         listen 127.0.0.1:$STRICT_PORT;
+        error_page 400 413 414 502 504 /.chat-nginx-error;
+        location = /.chat-nginx-error {
+            internal;
+            default_type application/json;
+            return 200 '{\"error\":{\"code\":\"\$chat_nginx_error_code\",\"message\":\"\$chat_nginx_error_message\"}}';
+        }
         location / {
             include /etc/nginx/fastcgi_params;
             fastcgi_param REQUEST_URI \$request_uri;
