@@ -294,7 +294,7 @@ nginx_start() {
         extra="    upstream chat_api_strict { server unix:$VAR/chat-api-strict.sock; keepalive 4; }
     server {
         listen 127.0.0.1:$STRICT_PORT;
-        error_page 400 413 414 502 504 /.chat-nginx-error;
+        error_page 400 413 414 429 502 504 /.chat-nginx-error;
         location = /.chat-nginx-error {
             internal;
             default_type application/json;
@@ -308,9 +308,14 @@ nginx_start() {
         }
     }"
     fi
+    # Per-address limits as a production site would have them for `make run`;
+    # the other profiles' clients all come from 127.0.0.1.
+    local conn=300 rate=2r/s burst=60
+    [ "$PROFILE" = run ] || { conn=60000; rate=100000r/s; burst=100000; }
     GWS="$gws" EXTRA="$extra" LISTEN6="$listen6" awk -v var="$VAR" -v port="$HTTP_PORT" \
-        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" '
-        { gsub(/@VAR@/, var); gsub(/@HTTP_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock); gsub(/@USER@/, user) }
+        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" -v conn="$conn" -v rate="$rate" -v burst="$burst" '
+        { gsub(/@VAR@/, var); gsub(/@HTTP_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock); gsub(/@USER@/, user)
+          gsub(/@CONN_PER_ADDR@/, conn); gsub(/@WS_HANDSHAKE_RATE@/, rate); gsub(/@WS_HANDSHAKE_BURST@/, burst) }
         /^@GATEWAYS@$/ { printf "%s", ENVIRON["GWS"]; next }
         /^@EXTRA_SERVERS@$/ { print ENVIRON["EXTRA"]; next }
         /^@LISTEN6@$/ { print ENVIRON["LISTEN6"]; next }

@@ -162,12 +162,14 @@ const ROUTES = [
   ['POST', o => `/conversations/${o.conv}/read`],
   ['POST', o => `/conversations/${o.conv}/typing`, { is_typing: true }],
   ['GET', o => `/conversations/${o.conv}/typing`],
+  ['GET', o => `/conversations/${o.conv}/members`],
   ['POST', () => '/chat/rooms', { name: 'must not exist' }],
   ['GET', () => '/chat/rooms'],
   ['GET', o => `/chat/rooms/${o.room}`],
   ['PUT', o => `/chat/rooms/${o.room}`, { name: 'renamed' }],
   ['POST', o => `/chat/rooms/${o.room}/members/${o.other}`],
   ['DELETE', o => `/chat/rooms/${o.room}/members/${o.other}`],
+  ['GET', o => `/chat/rooms/${o.room}/members`],
   ['GET', o => `/chat/rooms/${o.room}/messages`],
   ['POST', () => '/chat/messages', o => ({ room_id: o.room, content: 'must not be stored' })],
 ];
@@ -604,18 +606,22 @@ test('body and query ids: upper case = lower case; unknown, deleted and malforme
 });
 
 test('GET /conversations/online lists only users who share a conversation with the caller', async () => {
+  // Users of its own: other tests open direct conversations between the shared ones.
+  const [alice, bob, carol, dan] = await Promise.all([user(), user(), user(), user()]);
+  await direct(alice, bob);
+  await direct(carol, dan);
   // carol (no conversation with alice) and bob (alice's partner) are online
-  const sb = client(allUrl(WS, F.bob.token));
-  const sc = client(allUrl(WS, F.carol.token));
+  const sb = client(allUrl(WS, bob.token));
+  const sc = client(allUrl(WS, carol.token));
   await Promise.all([sb.opened, sc.opened]);
   const online = async u => { const r = await api('GET', '/conversations/online', null, u.token); return r.json.online_user_ids ?? r.json.user_ids; };
-  const carolSeen = await until(async () => (await online(F.dan)).includes(F.carol.id));
-  const ids = await until(async () => { const l = await online(F.alice); return l.includes(F.bob.id) && l; });
+  const carolSeen = await until(async () => (await online(dan)).includes(carol.id));
+  const ids = await until(async () => { const l = await online(alice); return l.includes(bob.id) && l; });
   await Promise.all([sb.close(), sc.close()]);
   assert.ok(carolSeen, 'carol shows as online to dan (they share a conversation)');
   assert.ok(ids, 'bob shows as online to alice');
-  assert.ok(!ids.includes(F.carol.id), 'carol shares no conversation with alice: not listed');
-  assert.ok(!ids.includes(F.dan.id));
+  assert.ok(!ids.includes(carol.id), 'carol shares no conversation with alice: not listed');
+  assert.ok(!ids.includes(dan.id));
 });
 
 test('WebSocket ids: path id in any case; foreign, unknown and malformed conversation ids (path and frames) get nothing', async () => {
