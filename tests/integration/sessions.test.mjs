@@ -5,6 +5,7 @@
 // kept receiving everything after any of these.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { api, user, direct, sleep } from './helpers.mjs';
@@ -90,12 +91,23 @@ test('a socket closes at its token\'s expiry unless re-authorised with a fresh t
   await renewed.close();
 });
 
-test('no log the stack writes holds a token used in the URL', async () => {
+test('no log the stack writes holds a token used in the URL, even when a gateway is down', async () => {
   const a = await user(); const b = await user();
   const cid = await direct(a, b);
   const s = client(convUrl(WS, cid, b.token, '&since_seq=0'));
   await s.opened;
   await s.close();
+  // nginx's error log quotes the request line of a failed upstream connect
+  execSync(`${process.env.CHAT_STACK} gateway-kill 2`);
+  try {
+    for (let i = 0; i < 4; i++) {
+      const t = client(convUrl(WS, cid, a.token));
+      await t.opened;
+      await t.close();
+    }
+  } finally {
+    execSync(`${process.env.CHAT_STACK} gateway-start 2`);
+  }
   await sleep(300);
   const dir = `${process.env.CHAT_VAR_DIR}/log`;
   const access = readFileSync(`${dir}/nginx-access.log`, 'utf8');
@@ -104,5 +116,6 @@ test('no log the stack writes holds a token used in the URL', async () => {
     const text = readFileSync(`${dir}/${f}`, 'utf8');
     assert.ok(!text.includes(b.token), `${f} holds the token`);
     assert.ok(!text.includes(b.refresh), `${f} holds the refresh token`);
+    assert.ok(!text.includes(a.token), `${f} holds the token of a socket that met a dead gateway`);
   }
 });
