@@ -163,7 +163,7 @@ pg_start() {
     if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1; then
         touch "$LOG/postgresql.log"; chown postgres "$LOG/postgresql.log"
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$LOG/postgresql.log" \
-            -o "-p $PG_PORT -k $root/sock -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=300" \
+            -o "-p $PG_PORT -k $root/sock -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
             start > /dev/null || { show_log "$LOG/postgresql.log"; die "PostgreSQL did not start"; }
     fi
     local psql=("$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq)
@@ -173,6 +173,8 @@ pg_start() {
     if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'chat'")" != 1 ]; then
         "${psql[@]}" -c "CREATE DATABASE chat OWNER chat" > /dev/null
     fi
+    # statement counts, for the tests that pin how many queries something costs
+    "${psql[@]}" -d chat -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" > /dev/null
 }
 
 pg_stop() {

@@ -17,38 +17,55 @@
 /* ---- authorisation ---- */
 
 /* clang-format off */
-/* Columns: AUTH_COL_*; one row per membership (or one with NULLs), none for a deleted user. */
+/*
+ * Columns: AUTH_COL_*; one row per membership (or one with NULLs), none
+ * for a deleted user. The conversation's last_seq lets the connect skip
+ * the catch-up of every conversation with nothing after the start point.
+ */
 #define AUTH_COLS                                                                    \
     "SELECT u.username, m.conversation_id, m.last_read_seq,"                         \
-    " coalesce(floor(extract(epoch FROM u.sessions_valid_after)), 0)::bigint FROM users u"
+    " coalesce(floor(extract(epoch FROM u.sessions_valid_after)), 0)::bigint,"       \
+    " c.last_seq FROM users u"
 static const char auth_one_sql[] =
     AUTH_COLS
     " LEFT JOIN conversation_members m ON m.user_id = u.id AND m.conversation_id = $2"
+    " LEFT JOIN conversations c ON c.id = m.conversation_id"
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 static const char auth_all_sql[] =
     AUTH_COLS
     " LEFT JOIN conversation_members m ON m.user_id = u.id"
+    " LEFT JOIN conversations c ON c.id = m.conversation_id"
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 /* clang-format on */
-enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ, AUTH_COL_VALID_AFTER };
+enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ, AUTH_COL_VALID_AFTER, AUTH_COL_LAST_SEQ };
 
 /*
  * The connect's subscription of conv: from the client's resume point
  * (since_seq, or the conversation's ?since= entry), else the newest unread
- * after the read watermark.
+ * after the read watermark. When nothing was stored after that point (the
+ * conversation's last_seq at the authorisation), no catch-up is needed:
+ * the subscription starts live at last_seq, and anything later arrives by
+ * the stream or, if its event is missing, by the gap and reconcile rules.
  */
-static void subscribe(struct gw_conn *c, const char *conv, long long last_read)
+static void subscribe(struct gw_conn *c, const char *conv, long long last_read, long long last_seq)
 {
+    long long from = last_read;
+    enum fanout_start start = FANOUT_OFFLINE;
+
     if (c->has_since) {
-        fanout_subscribe(c, conv, c->since_seq, FANOUT_RESUME);
+        from = c->since_seq;
+        start = FANOUT_RESUME;
+    }
+    for (int i = 0; i < c->nresume && start != FANOUT_RESUME; i++)
+        if (strcasecmp(c->resume[i].conv_id, conv) == 0) {
+            from = c->resume[i].seq;
+            start = FANOUT_RESUME;
+        }
+    if (from >= last_seq) {
+        fanout_subscribe(c, conv, from, FANOUT_LIVE);
         return;
     }
-    for (int i = 0; i < c->nresume; i++)
-        if (strcasecmp(c->resume[i].conv_id, conv) == 0) {
-            fanout_subscribe(c, conv, c->resume[i].seq, FANOUT_RESUME);
-            return;
-        }
-    fanout_subscribe(c, conv, last_read, FANOUT_OFFLINE);
+    fanout_subscribe(c, conv, from, start);
 }
 
 static void on_auth(PGresult *r, enum db_err err, void *arg)
@@ -79,8 +96,8 @@ static void on_auth(PGresult *r, enum db_err err, void *arg)
     c->authorized = true;
     for (int i = 0; i < n; i++)
         if (!PQgetisnull(r, i, AUTH_COL_CONV))
-            subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV),
-                      atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)));
+            subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV), atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)),
+                      atoll(PQgetvalue(r, i, AUTH_COL_LAST_SEQ)));
     presence_join(c); /* announces to the conversations just subscribed */
     for (int i = 0; i < c->nearly; i++) {
         client_frame(c, c->early[i], strlen(c->early[i]));

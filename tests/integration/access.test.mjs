@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { client, convUrl, allUrl, closedWithin } from './wsclient.mjs';
+import { execFileSync } from 'node:child_process';
 import { api, user, direct, send, sleep, until } from './helpers.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -146,4 +147,32 @@ test('a burst of typing frames reaches the other member as at most the limit, th
   const rerr = await ca.next(e => e.type === 'error' && e.code === 'rate_limited' && /read/.test(e.message));
   assert.ok(rerr.retry_after >= 1);
   await Promise.all([ca.close(), cb.close()]);
+});
+
+test('an all-conversations connect reads history only where there is something to deliver', async () => {
+  const a = await user();
+  const convs = [];
+  for (let i = 0; i < 12; i++) {
+    const p = await user();
+    const cid = await direct(a, p);
+    await send(cid, p, `hello ${i}`);
+    convs.push({ cid, p });
+  }
+  for (const { cid } of convs.slice(0, 11))
+    assert.equal((await api('POST', `/conversations/${cid}/read`, {}, a.token)).status, 200);
+  const offlineReads = () => Number(execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-c',
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%ORDER BY m.seq DESC LIMIT $3) x ORDER BY x.seq%'"],
+  { encoding: 'utf8' }).trim());
+  const before = offlineReads();
+  const s = client(allUrl(WS, a.token));
+  await s.opened;
+  const got = await s.next(e => e.type === 'offline_message');
+  assert.equal(got.content, 'hello 11');
+  await sleep(300);
+  assert.equal(offlineReads() - before, 1, 'one history read for the one conversation with unread messages');
+  // and nothing was missed: a new message in a read conversation arrives live
+  await send(convs[0].cid, convs[0].p, 'live');
+  await s.next(e => e.type === 'message' && e.content === 'live');
+  assert.equal(s.events.filter(e => e.type === 'offline_message').length, 1);
+  await s.close();
 });
