@@ -3,7 +3,7 @@
 # PostgreSQL cluster, Redis, chat-api, chat-gateway(s) and nginx, all on
 # loopback or unix sockets under var/<profile>/, never the system services.
 #
-#   scripts/stack.sh [--profile run|test|bench|faults|dev] [--build-dir DIR] COMMAND
+#   scripts/stack.sh [--profile run|test|bench|faults|clone|dev] [--build-dir DIR] COMMAND
 #   COMMAND: start | stop | status | env | migrate
 #            redis-stop | redis-start | pg-stop | pg-start
 #            redis-pause | redis-resume | pg-pause | pg-resume  (SIGSTOP/SIGCONT: a hung server)
@@ -33,6 +33,7 @@ bench) HTTP_PORT=28000; STRICT_PORT=""; PG_PORT=55434; REDIS_PORT=56381; GW_PORT
 # its port free, not taken by some client's outgoing connection.
 faults) HTTP_PORT=19000; STRICT_PORT=""; PG_PORT=25435; REDIS_PORT=26382; GW_PORTS=(19091 19092); STRICT_GW_PORT="" ;;
 # dev: a spare stack for trying things beside a running test stack
+clone) HTTP_PORT=21000; STRICT_PORT=""; PG_PORT=25437; REDIS_PORT=26384; GW_PORTS=(21091); STRICT_GW_PORT="" ;;
 dev) HTTP_PORT=20000; STRICT_PORT=""; PG_PORT=25436; REDIS_PORT=26383; GW_PORTS=(20091 20092); STRICT_GW_PORT="" ;;
 *) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
 esac
@@ -60,6 +61,15 @@ pg_root() {
     else
         printf '/tmp/chat-pg-%s-%s\n' "$(printf '%s' "$ROOT" | md5sum | cut -c1-12)" "$PROFILE"
     fi
+}
+
+# PostgreSQL's log: beside its data, where the postgres user can write (a
+# checkout under /root or a 0700 directory is not), and linked from $LOG.
+pg_log() {
+    local root; root=$(pg_root)
+    mkdir -p "$root"
+    [ "$root" = "$VAR/pg" ] || ln -sfn "$root/postgresql.log" "$LOG/postgresql.log"
+    printf '%s\n' "$root/postgresql.log"
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -161,10 +171,11 @@ pg_start() {
             --locale=C > "$LOG/pg-initdb.log" 2>&1 || { show_log "$LOG/pg-initdb.log"; die "initdb failed"; }
     fi
     if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1; then
-        touch "$LOG/postgresql.log"; chown postgres "$LOG/postgresql.log"
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$LOG/postgresql.log" \
+        local log; log=$(pg_log)
+        touch "$log"; chown postgres "$log"
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$log" \
             -o "-p $PG_PORT -k $root/sock -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
-            start > /dev/null || { show_log "$LOG/postgresql.log"; die "PostgreSQL did not start"; }
+            start > /dev/null || { show_log "$log"; die "PostgreSQL did not start"; }
     fi
     local psql=("$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq)
     if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'chat'")" != 1 ]; then
@@ -419,8 +430,8 @@ pg_restart_immediate() {
     local root pids; root=$(pg_root)
     pids=$(pg_pids)
     [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m immediate -w -t 60 -l "$LOG/postgresql.log" \
-        restart > /dev/null || { show_log "$LOG/postgresql.log"; die "PostgreSQL did not restart"; }
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m immediate -w -t 60 -l "$(pg_log)" \
+        restart > /dev/null || { show_log "$(pg_log)"; die "PostgreSQL did not restart"; }
     wait_for 60 pg "$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq -c "SELECT 1" ||
         die "PostgreSQL does not accept connections after the restart"
 }

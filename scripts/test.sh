@@ -32,6 +32,9 @@ ctest --test-dir "$BUILD" --output-on-failure -j1 || rc=$?
 cleanup
 trap - EXIT
 
+# a newcomer's first contact: the tree in a 0700 directory (as root in /root)
+"$ROOT/scripts/clone-check.sh" "$BUILD" || rc=1
+
 # The short fault-injection run, on a stack of its own (FAULTS=0 skips it).
 if [ "${FAULTS:-1}" = 1 ]; then
     FAULTS_BUILD=$BUILD "$ROOT/scripts/faults.sh" --short || rc=1
