@@ -269,6 +269,10 @@ static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
         conn_send_error(c, "validation_error", "is_typing: must be true or false", 0);
         return;
     }
+    if (!rlink_is_up(gw.cmd)) { /* as REST answers 503: the client knows it did not get through */
+        conn_send_error(c, "redis_unavailable", "typing state is unavailable, retry later", 0);
+        return;
+    }
     publish_typing(cid, c->user_id, json_is_true(v));
     if (json_is_true(v)) {
         snprintf(c->typing_conv, sizeof(c->typing_conv), "%s", cid);

@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { client, convUrl, allUrl, isMsg, closedWithin } from './wsclient.mjs';
-import { api, user, direct, send, sleep } from './helpers.mjs';
+import { api, user, direct, send, sleep, until } from './helpers.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
 const STRICT_WS = process.env.CHAT_STRICT_WS_URL || 'ws://127.0.0.1:18093';
@@ -155,6 +155,12 @@ test('after a Redis restart the gateway catches up from PostgreSQL without gaps'
   // first catch-up runs; what matters is every seq, once, in order.
   const seqs = cb.events.filter(e => e.type === 'message' || e.type === 'offline_message').map(e => e.seq);
   assert.deepEqual(seqs, [1, 2, 3, 4]);
+  // r4 may have come by the reconcile while a gateway's Redis links were still reconnecting:
+  // the next test must not start before they are back.
+  const healthy = async port => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200;
+  const ports = [GW1, GW2, STRICT_WS].map(u => u.split(':')[2]);
+  assert.ok(await until(async () => (await Promise.all(ports.map(healthy))).every(Boolean), 15000),
+    'every gateway reports Redis up again');
   await cb.close();
 });
 
