@@ -140,22 +140,26 @@ static void pool_free(struct pool *p)
     pthread_cond_destroy(&p->freed);
 }
 
-static void serve_one(struct backend *be, FCGX_Request *fr)
+/*
+ * One request: a backend from the pool when the route needs one (waiting
+ * at most DB_POOL_WAIT_MS, else 503), then the router.
+ */
+static void serve_request(FCGX_Request *fr)
 {
     struct http_req req;
-    http_req_begin(&req, fr, be->cfg, be);
-    router_dispatch(&req);
-    http_req_end(&req);
-}
+    struct backend *be = NULL;
 
-/* No backend came free within DB_POOL_WAIT_MS: answer without one. */
-static void serve_busy(const struct chat_config *cfg, FCGX_Request *fr)
-{
-    struct http_req req;
-    http_req_begin(&req, fr, cfg, NULL);
-    http_header(&req, "Retry-After: 1");
-    http_error(&req, 503, "unavailable", "every backend is busy, retry later");
+    http_req_begin(&req, fr, &the_server.cfg, NULL);
+    if (router_wants_backend(&req) &&
+        (be = req.be = pool_get(&the_server.pool, &the_server.cfg)) == NULL) {
+        http_header(&req, "Retry-After: 1");
+        http_error(&req, 503, "unavailable", "every backend is busy, retry later");
+    } else {
+        router_dispatch(&req);
+    }
     http_req_end(&req);
+    if (be != NULL)
+        pool_put(&the_server.pool, be);
 }
 
 static void *thread_main(void *arg)
@@ -165,17 +169,10 @@ static void *thread_main(void *arg)
 
     FCGX_InitRequest(&fr, the_server.listen_fd, 0);
     while (!atomic_load(&the_server.stopping)) {
-        struct backend *be;
         if (FCGX_Accept_r(&fr) != 0)
             break;
         atomic_store(&the_server.conn_fds[id], fr.ipcFd);
-        be = pool_get(&the_server.pool, &the_server.cfg);
-        if (be != NULL) {
-            serve_one(be, &fr);
-            pool_put(&the_server.pool, be);
-        } else {
-            serve_busy(&the_server.cfg, &fr);
-        }
+        serve_request(&fr);
         FCGX_Finish_r(&fr);
     }
     atomic_store(&the_server.conn_fds[id], -1);

@@ -13,6 +13,8 @@
 const struct route router_table[] = {
     {"GET", "/health", route_health, R_ROOT | R_NO_RL},
     {"GET", "/health", route_health, R_NO_RL},
+    {"GET", "/healthz", route_healthz, R_ROOT | R_NO_RL | R_NO_BACKEND},
+    {"GET", "/readyz", route_readyz, R_ROOT | R_NO_RL},
     {"GET", "/openapi.json", route_openapi, R_NO_RL},
     {"GET", "/docs", route_docs, R_ROOT | R_NO_RL},
     {"GET", "/docs/{asset}", route_docs_asset, R_ROOT | R_NO_RL},
@@ -172,6 +174,13 @@ static int rate_limit(struct http_req *req)
         return 0;
     http_rate_limited(req, rl.retry_after, "requests");
     return -1;
+}
+
+bool router_wants_backend(struct http_req *req)
+{
+    char allow[128];
+    const struct route *r = req->path[0] == '/' ? find_route(req, allow, sizeof(allow)) : NULL;
+    return r != NULL && !(r->flags & R_NO_BACKEND);
 }
 
 void router_dispatch(struct http_req *req)

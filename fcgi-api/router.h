@@ -28,6 +28,7 @@ enum route_flags {
      * gets 401. Saves a database round trip on the hottest routes.
      */
     R_LIVE_BY_MEMBERSHIP = 1 << 5,
+    R_NO_BACKEND = 1 << 6, /* answered without a backend from the pool (liveness) */
 };
 
 struct route {
@@ -38,6 +39,13 @@ struct route {
 };
 
 extern const struct route router_table[];
+
+/*
+ * Whether req needs a backend (a PostgreSQL and a Redis connection) from
+ * the pool: not for an unknown path or method (404/405) nor for a route
+ * marked R_NO_BACKEND, so those answer even when every backend is busy.
+ */
+bool router_wants_backend(struct http_req *req);
 extern const int router_count;
 
 void router_dispatch(struct http_req *req);

@@ -200,26 +200,44 @@ static int on_receive(struct gw_conn *c, const void *in, size_t len)
     return rc < 0 ? -1 : 0;
 }
 
-static int reply_health(struct lws *wsi)
+/* An HTTP answer with a JSON body of n bytes. */
+static int reply_json(struct lws *wsi, unsigned int status, const char *body, int n)
 {
     unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start,
                                       *end = &buf[sizeof(buf) - 1];
-    char body[256];
-    bool db = pgq_is_up(gw.bg), redis = rlink_is_up(gw.cmd) && rlink_is_up(gw.sub);
-    int n = snprintf(body, sizeof(body),
-                     "{\"status\":\"%s\",\"gateway_id\":\"%s\",\"connections\":%d,"
-                     "\"database\":\"%s\",\"redis\":\"%s\"}",
-                     db && redis ? "ok" : "unavailable", gw.cfg.gateway_id, conn_count(),
-                     db ? "ok" : "unavailable", redis ? "ok" : "unavailable");
 
-    if (lws_add_http_common_headers(wsi,
-                                    db && redis ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
-                                    "application/json", (lws_filepos_t)n, &p, end) ||
+    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
     if (lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
         return 1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/*
+ * /health (and /readyz, for load balancers): 200 while PostgreSQL and
+ * Redis answer (the links' probes) and the gateway is not stopping;
+ * /healthz (liveness): 200 whenever the loop answers at all.
+ */
+static int reply_health(struct lws *wsi, const char *path)
+{
+    char body[256];
+    bool db = pgq_is_up(gw.bg), redis = rlink_is_up(gw.cmd) && rlink_is_up(gw.sub);
+    bool ready = db && redis && !gw.stopping, readyz = strcmp(path, "/readyz") == 0;
+    int n;
+
+    if (strcmp(path, "/healthz") == 0) {
+        n = snprintf(body, sizeof(body), "{\"status\":\"alive\",\"gateway_id\":\"%s\"}",
+                     gw.cfg.gateway_id);
+        return reply_json(wsi, HTTP_STATUS_OK, body, n);
+    }
+    n = snprintf(body, sizeof(body),
+                 "{\"status\":\"%s\",\"gateway_id\":\"%s\",\"connections\":%d,"
+                 "\"database\":\"%s\",\"redis\":\"%s\"}",
+                 ready ? (readyz ? "ready" : "ok") : (readyz ? "not_ready" : "unavailable"),
+                 gw.cfg.gateway_id, conn_count(), db ? "ok" : "unavailable",
+                 redis ? "ok" : "unavailable");
+    return reply_json(wsi, ready ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, body, n);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -229,8 +247,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (strcmp((const char *)in, "/health") == 0)
-            return reply_health(wsi);
+        if (strcmp((const char *)in, "/health") == 0 || strcmp((const char *)in, "/healthz") == 0 ||
+            strcmp((const char *)in, "/readyz") == 0)
+            return reply_health(wsi, (const char *)in);
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

@@ -155,3 +155,30 @@ test('more requests at once than chat-api has backends are all answered: they wa
   for (const h of all) assert.deepEqual([h.status, h.json], [200, { status: 'ok', database: 'ok', redis: 'ok' }]);
   assert.ok(Date.now() - t0 < 5000, `40 requests took ${Date.now() - t0} ms`);
 });
+
+test('liveness and readiness: /healthz touches nothing, /readyz names what is down', async () => {
+  const get = async url => { const t0 = Date.now(); const r = await fetch(url); return { status: r.status, json: await r.json(), ms: Date.now() - t0 }; };
+  const gw = GW_PORTS.map(p => `http://127.0.0.1:${p}`);
+  for (const base of [BASE, ...gw]) {
+    assert.equal((await get(`${base}/healthz`)).json.status, 'alive');
+    const ready = await get(`${base}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal(ready.json.status, 'ready');
+  }
+  execSync(`${STACK} pg-pause`); // hung, not down: every probe must time out
+  try {
+    for (const base of [BASE, ...gw]) {
+      const live = await get(`${base}/healthz`);
+      assert.equal(live.status, 200, `${base}/healthz while PostgreSQL hangs`);
+      assert.ok(live.ms < 500, `${base}/healthz took ${live.ms} ms`);
+      const notReady = await until(async () => { const r = await get(`${base}/readyz`); return r.status === 503 && r; }, 8000);
+      assert.ok(notReady, `${base}/readyz never said 503`);
+      assert.equal(notReady.json.status, 'not_ready');
+      assert.equal(notReady.json.database, 'unavailable');
+    }
+  } finally {
+    execSync(`${STACK} pg-resume`);
+  }
+  for (const base of [BASE, ...gw])
+    assert.ok(await until(async () => (await get(`${base}/readyz`)).status === 200, 10000), `${base} ready again`);
+});
