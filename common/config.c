@@ -221,6 +221,62 @@ static bool address_ok(struct reader *r, const char *key, const char *tok)
     return false;
 }
 
+/* An address or network: a.b.c.d[/n] or an IPv6 address[/n]; into bytes, family and prefix. */
+static bool parse_net(const char *tok, unsigned char addr[16], int *family, int *prefix)
+{
+    char host[64];
+    const char *slash = strchr(tok, '/');
+    size_t n = slash ? (size_t)(slash - tok) : strlen(tok);
+    char *end;
+    long p;
+
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, tok, n);
+    host[n] = '\0';
+    *family = strchr(host, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(*family, host, addr) != 1)
+        return false;
+    *prefix = *family == AF_INET ? 32 : 128;
+    if (slash != NULL) {
+        p = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || p < 0 || p > *prefix)
+            return false;
+        *prefix = (int)p;
+    }
+    return true;
+}
+
+static bool network_ok(struct reader *r, const char *key, const char *tok)
+{
+    unsigned char a[16];
+    int family, prefix;
+    if (parse_net(tok, a, &family, &prefix))
+        return true;
+    snprintf(r->err, r->errlen, "%s: \"%s\" is not an address or network (a.b.c.d/n)", key, tok);
+    return false;
+}
+
+bool cfg_metrics_allowed(const struct chat_config *cfg, const char *addr)
+{
+    unsigned char a[16], net[16];
+    int fa, fn, pa, pn;
+
+    if (!parse_net(addr, a, &fa, &pa))
+        return false;
+    for (int i = 0; i < cfg->n_metrics_allow; i++) {
+        int whole, rest;
+        if (!parse_net(cfg->metrics_allow[i], net, &fn, &pn) || fn != fa)
+            continue;
+        whole = pn / 8;
+        rest = pn % 8;
+        if (memcmp(a, net, (size_t)whole) == 0 &&
+            (rest == 0 || ((a[whole] ^ net[whole]) & (0xff << (8 - rest))) == 0))
+            return true;
+    }
+    return false;
+}
+
 /*
  * A list of at most CFG_MAX_ORIGINS items (comma, space or JSON-array
  * separated, as pydantic settings accept them) into out[]/n, owned by cfg.
@@ -257,7 +313,9 @@ static int read_origins(struct reader *r, struct chat_config *cfg)
     return read_list(r, "CORS_ORIGINS", "http://localhost:3000,http://localhost:8000", origin_ok,
                      cfg->cors_origins, &cfg->n_cors_origins) ||
            read_list(r, "TRUSTED_PROXIES", "127.0.0.1,::1", address_ok, cfg->trusted_proxies,
-                     &cfg->n_trusted_proxies);
+                     &cfg->n_trusted_proxies) ||
+           read_list(r, "METRICS_ALLOW", "127.0.0.0/8,::1/128", network_ok, cfg->metrics_allow,
+                     &cfg->n_metrics_allow);
 }
 
 /* What one user or one address may cost (rates, membership, sockets). */
@@ -682,6 +740,8 @@ void cfg_free(struct chat_config *cfg)
         free(cfg->cors_origins[i]);
     for (int i = 0; i < cfg->n_trusted_proxies; i++)
         free(cfg->trusted_proxies[i]);
+    for (int i = 0; i < cfg->n_metrics_allow; i++)
+        free(cfg->metrics_allow[i]);
     free(cfg->fcgi_socket);
     free(cfg->docs_assets_dir);
     free(cfg->ws_host);

@@ -66,6 +66,8 @@ struct chat_config {
     int ws_handshakes_per_min;  /* handshakes per client address per minute */
     char *trusted_proxies[CFG_MAX_ORIGINS]; /* peers whose X-Real-IP names the client */
     int n_trusted_proxies;
+    char *metrics_allow[CFG_MAX_ORIGINS]; /* networks (CIDR) that may read /metrics */
+    int n_metrics_allow;
 
     int log_level; /* LOG_DEBUG.. from log.h */
 
@@ -112,6 +114,9 @@ void cfg_free(struct chat_config *cfg);
 
 /* True when origin is listed in CORS_ORIGINS ("*" allows any). */
 bool cfg_origin_allowed(const struct chat_config *cfg, const char *origin);
+
+/* True when addr (numeric) is inside one of the METRICS_ALLOW networks. */
+bool cfg_metrics_allowed(const struct chat_config *cfg, const char *addr);
 
 /* True when addr (numeric, as the socket gives it) is one of TRUSTED_PROXIES. */
 bool cfg_trusted_proxy(const struct chat_config *cfg, const char *addr);

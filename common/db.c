@@ -1,5 +1,6 @@
 /* db.c - see db.h. */
 #include "db.h"
+#include "stats.h"
 #include "log.h"
 
 #include <errno.h>
@@ -210,6 +211,7 @@ static int db_ensure_by(struct db_conn *c, int64_t deadline)
     if (now < c->retry_after)
         return -1;
     rc = db_connect(c, deadline);
+    stats_db_connect(rc == CONNECT_OK);
     if (rc != CONNECT_OK) {
         snprintf(c->last_error, sizeof(c->last_error), "%s",
                  rc == CONNECT_TIMEOUT ? "connect timed out" : PQerrorMessage(c->pg));
@@ -393,12 +395,15 @@ static PGresult *db_exec_by(struct db_conn *c, struct db_stmt *st, int nparams,
 PGresult *db_exec(struct db_conn *c, struct db_stmt *st, int nparams, const char *const *params,
                   enum db_err *err)
 {
+    PGresult *r = NULL;
+
     *err = DB_OK;
-    if (db_ensure(c) != 0) {
+    if (db_ensure(c) != 0)
         *err = DB_ERR_DOWN;
-        return NULL;
-    }
-    return db_exec_by(c, st, nparams, params, now_ms() + c->wait_ms, err);
+    else
+        r = db_exec_by(c, st, nparams, params, now_ms() + c->wait_ms, err);
+    stats_db_error(*err);
+    return r;
 }
 
 bool db_ping(struct db_conn *c, struct db_stmt *st, int budget_ms)

@@ -1,6 +1,7 @@
 /* ratelimit.c - see ratelimit.h. */
 #include "ratelimit.h"
 #include "log.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,8 @@ int rl_hit(struct rds_conn *r, const char *scope, const char *id, int per_minute
     rl_keys(scope, id, km, kh);
     rep = rds_eval(r, &rl_script, per_hour > 0 ? 2 : 1, per_hour > 0 ? 2 : 1, keys);
     rc = rl_result_from_reply(rep, per_minute, per_hour, out);
+    if (rc == 0 && !out->allowed)
+        stats_rate_limited(scope);
     if (rc != 0) {
         out->allowed = true;
         log_warn(NULL, "rate limit check skipped: redis unavailable");

@@ -1,5 +1,6 @@
 /* rds.c - see rds.h. */
 #include "rds.h"
+#include "stats.h"
 #include "log.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ static int rds_handshake(struct rds_conn *c)
 static redisReply *rds_checked(struct rds_conn *c, void *reply)
 {
     if (reply == NULL) {
+        stats_redis_error();
         rds_drop(c, c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
         return NULL;
     }
@@ -132,12 +134,15 @@ static int rds_ensure_within(struct rds_conn *c, int ms)
             redisFree(c->ctx);
         c->ctx = NULL;
         c->retry_at_ms = rds_now_ms() + RDS_RETRY_MS;
+        stats_redis_connect(false);
         return -1;
     }
     if (redisSetTimeout(c->ctx, tv) != REDIS_OK || rds_handshake(c) != 0) {
         rds_drop(c, "handshake failed");
+        stats_redis_connect(false);
         return -1;
     }
+    stats_redis_connect(true);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* http.c - see http.h. */
 #include "http.h"
+#include "api_stats.h"
 #include "ratelimit.h"
 #include "log.h"
 
@@ -122,6 +123,7 @@ void http_req_end(struct http_req *req)
     if (fields != NULL && req->error_code != NULL)
         json_object_set_new(fields, "error", json_string(req->error_code));
     log_emit(req->status >= 500 ? LOG_WARN : LOG_INFO, req->request_id, fields, "request");
+    api_stats_request(req->route, req->method, req->status, (double)us / 1e6);
     json_decref(req->json);
     free(req->body);
     req->json = NULL;

@@ -17,6 +17,7 @@
  */
 #include "config.h"
 #include "http.h"
+#include "api_stats.h"
 #include "log.h"
 #include "migrate.h"
 #include "router.h"
@@ -98,10 +99,13 @@ static struct backend *pool_get(struct pool *p, const struct chat_config *cfg)
     int rc = 0;
 
     pthread_mutex_lock(&p->mu);
+    if (p->nidle == 0 && p->opened == p->cap)
+        mx_inc(api_stats.backend_waits, NULL);
     while (p->nidle == 0 && p->opened == p->cap && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&p->freed, &p->mu, &until);
     if (p->nidle == 0 && p->opened == p->cap) {
         pthread_mutex_unlock(&p->mu);
+        mx_inc(api_stats.backend_busy, NULL);
         return NULL;
     }
     if (p->nidle > 0) {
@@ -125,6 +129,20 @@ static void pool_put(struct pool *p, struct backend *be)
     p->idle[p->nidle++] = be;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* The pool's gauges, at scrape time. */
+static void pool_collect(struct mx_family *f, void *arg)
+{
+    struct pool *p = arg;
+    int opened, idle;
+
+    pthread_mutex_lock(&p->mu);
+    opened = p->opened;
+    idle = p->nidle;
+    pthread_mutex_unlock(&p->mu);
+    mx_emit(f, "state=\"in_use\"", opened - idle);
+    mx_emit(f, "state=\"idle\"", idle);
 }
 
 /* After every thread has stopped. */
@@ -231,6 +249,7 @@ static int serve(struct server *srv)
     if (srv->threads == NULL || srv->conn_fds == NULL ||
         pool_init(&srv->pool, srv->cfg.db_pool_size + srv->cfg.db_max_overflow) != 0)
         goto out;
+    api_stats_init(pool_collect, &srv->pool);
 
     /* Block the stop signals in every thread; main waits for them. */
     sigemptyset(&set);

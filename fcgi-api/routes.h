@@ -11,6 +11,7 @@
 void route_health(struct http_req *req);
 void route_healthz(struct http_req *req);
 void route_readyz(struct http_req *req);
+void route_metrics(struct http_req *req);
 
 /* routes_docs.c */
 void route_openapi(struct http_req *req);

@@ -10,6 +10,7 @@
  * the statement's contract asks.
  */
 #include "send_group.h"
+#include "api_stats.h"
 #include "log.h"
 #include "message.h"
 
@@ -107,6 +108,7 @@ static void lead(struct db_conn *db)
 
     group.leaders++;
     pthread_mutex_unlock(&group.mu);
+    mx_observe(api_stats.batch_size, NULL, k);
     if (k == 1)
         batch[0]->res =
             db_exec(db, &msg_send_stmt, MSG_SEND_NPARAMS, batch[0]->params, &batch[0]->err);
