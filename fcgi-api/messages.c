@@ -23,7 +23,6 @@
 #include <string.h>
 
 #define PAGE_DEFAULT 50
-#define PAGE_MAX 100
 
 /*
  * Meta row + page. Columns: member (bool), cursor seq (NULL if the cursor
@@ -111,28 +110,41 @@ static const char *page_status(const struct page_wm *wm, long long seq, const ch
                            lowest_but(wm->dlv_user, wm->dlv_min, wm->dlv_next, sender));
 }
 
+int msg_page_limit_parse(const char *value, int *limit)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+
+    if (end == value || *end != '\0' || n < 1 || n > MSG_PAGE_MAX)
+        return -1;
+    *limit = (int)n;
+    return 0;
+}
+
+bool msg_query_flag(const char *value)
+{
+    return strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
+}
+
 static int page_limit(struct http_req *req, int *limit)
 {
-    char buf[32], *end;
-    long n;
+    char buf[32];
+
     *limit = PAGE_DEFAULT;
     if (!http_query(req, "limit", buf, sizeof(buf)))
         return 0;
-    n = strtol(buf, &end, 10);
-    if (end == buf || *end != '\0' || n < 1 || n > PAGE_MAX) {
+    if (msg_page_limit_parse(buf, limit) != 0) {
         http_error(req, 422, "validation_error", "limit: must be an integer from 1 to %d",
-                   PAGE_MAX);
+                   MSG_PAGE_MAX);
         return -1;
     }
-    *limit = (int)n;
     return 0;
 }
 
 static bool query_true(struct http_req *req, const char *name)
 {
     char buf[16];
-    return http_query(req, name, buf, sizeof(buf)) &&
-           (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0 || strcmp(buf, "yes") == 0);
+    return http_query(req, name, buf, sizeof(buf)) && msg_query_flag(buf);
 }
 
 static json_t *page_body(json_t *msgs, bool has_more)

@@ -20,4 +20,15 @@ void msg_send_reply(struct http_req *req, const char *cid);
  */
 void msg_page_reply(struct http_req *req, const char *cid);
 
+#define MSG_PAGE_MAX 100 /* messages in one page at most */
+
+/*
+ * A page's ?limit= value (percent-decoded): 0 with *limit, an integer
+ * from 1 to MSG_PAGE_MAX, or -1 (*limit unchanged). Pure.
+ */
+int msg_page_limit_parse(const char *value, int *limit);
+
+/* A query flag's value (?use_cache=): set for "true", "1" or "yes". Pure. */
+bool msg_query_flag(const char *value);
+
 #endif
