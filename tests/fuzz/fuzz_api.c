@@ -38,7 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#define FAKE_COLS 40    /* wider than any statement of chat-api */
+#define FAKE_COLS 40 /* wider than any statement of chat-api */
 #define OUT_MAX (1 << 20)
 
 enum db_mode { DB_MODE_DOWN, DB_MODE_CONFLICT, DB_MODE_ROW_T, DB_MODE_ROW_0 };
@@ -47,9 +47,9 @@ static struct {
     const uint8_t *body;
     size_t body_len, body_at;
     FCGX_Stream in, out;
-    int heads;        /* response heads written (must end at 1) */
-    int status;       /* from the head */
-    char *resp;       /* the body written */
+    int heads;  /* response heads written (must end at 1) */
+    int status; /* from the head */
+    char *resp; /* the body written */
     size_t resp_len;
     enum db_mode db;
 } io;
@@ -179,8 +179,7 @@ redisReply *__wrap_rds_cmd(struct rds_conn *c, const char *fmt, ...)
     return NULL;
 }
 
-redisReply *__wrap_rds_cmd_argv(struct rds_conn *c, int argc, const char **argv,
-                                const size_t *lens)
+redisReply *__wrap_rds_cmd_argv(struct rds_conn *c, int argc, const char **argv, const size_t *lens)
 {
     return NULL;
 }
@@ -297,8 +296,8 @@ static bool is_error_body(const char *text, size_t len)
 /* An invariant failed: say which and what was answered, for the triage. */
 static void broken(const char *what)
 {
-    fprintf(stderr, "fuzz_api: %s: %d head(s), status %d, body %.*s\n", what, io.heads,
-            io.status, (int)io.resp_len, io.resp ? io.resp : "");
+    fprintf(stderr, "fuzz_api: %s: %d head(s), status %d, body %.*s\n", what, io.heads, io.status,
+            (int)io.resp_len, io.resp ? io.resp : "");
     abort();
 }
 
@@ -307,7 +306,7 @@ enum { F_METHOD, F_URI, F_CTYPE, F_CLEN, F_AUTH, F_ORIGIN, F_RID, F_ADDR, F_COUN
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const names[F_COUNT] = {
-        "REQUEST_METHOD=", "REQUEST_URI=", "CONTENT_TYPE=", "CONTENT_LENGTH=",
+        "REQUEST_METHOD=",     "REQUEST_URI=", "CONTENT_TYPE=",      "CONTENT_LENGTH=",
         "HTTP_AUTHORIZATION=", "HTTP_ORIGIN=", "HTTP_X_REQUEST_ID=", "REMOTE_ADDR="};
     char vals[F_COUNT][1200], *envp[F_COUNT + 1];
     char env[F_COUNT][1300];
@@ -349,8 +348,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (io.heads != 1 || io.status < 200 || io.status > 599 || io.status != req.status)
         broken("not exactly one response with a status in 200..599");
     /* GET /health's 503 is its Health body, as openapi.json documents. */
-    if (io.status >= 400 && !(io.status == 503 && req.route != NULL &&
-                              strcmp(req.route, "/health") == 0) &&
+    if (io.status >= 400 &&
+        !(io.status == 503 && req.route != NULL && strcmp(req.route, "/health") == 0) &&
         !is_error_body(io.resp ? io.resp : "", io.resp_len))
         broken("an error without its {\"error\":{\"code\",\"message\"}} body");
     free(io.resp);
