@@ -13,10 +13,13 @@
  * fails open), and argon2 with a constant (a real hash costs 20 ms).
  *
  * Input: a flags byte, then lines (LF) METHOD, URI, CONTENT_TYPE,
- * CONTENT_LENGTH, AUTHORIZATION, ORIGIN, X_REQUEST_ID, REMOTE_ADDR; the
- * rest is the body. Flag 0x04 replaces AUTHORIZATION by a valid access
- * token signed with the configured secret, so that authenticated handlers
- * validate their bodies; an empty line leaves the parameter out.
+ * CONTENT_LENGTH, AUTHORIZATION, ORIGIN, X_REQUEST_ID, REMOTE_ADDR,
+ * IDEMPOTENCY_KEY; the rest is the body. An empty line leaves the
+ * parameter out. Flags: 0x03 the database's answers (enum db_mode);
+ * 0x04 replaces AUTHORIZATION by a valid access token signed with the
+ * configured secret, so that authenticated handlers validate their
+ * bodies; 0x08 passes the URI as nginx's fastcgi_params do, DOCUMENT_URI
+ * and QUERY_STRING apart, instead of REQUEST_URI.
  *
  * What must always hold, else abort(): exactly one response is written,
  * its status is 200..599, and a status >= 400 has the body
@@ -301,15 +304,16 @@ static void broken(const char *what)
     abort();
 }
 
-enum { F_METHOD, F_URI, F_CTYPE, F_CLEN, F_AUTH, F_ORIGIN, F_RID, F_ADDR, F_COUNT };
+enum { F_METHOD, F_URI, F_CTYPE, F_CLEN, F_AUTH, F_ORIGIN, F_RID, F_ADDR, F_IDEM, F_COUNT };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const names[F_COUNT] = {
-        "REQUEST_METHOD=",     "REQUEST_URI=", "CONTENT_TYPE=",      "CONTENT_LENGTH=",
-        "HTTP_AUTHORIZATION=", "HTTP_ORIGIN=", "HTTP_X_REQUEST_ID=", "REMOTE_ADDR="};
-    char vals[F_COUNT][1200], *envp[F_COUNT + 1];
-    char env[F_COUNT][1300];
+        "REQUEST_METHOD=",    "REQUEST_URI=",        "CONTENT_TYPE=",
+        "CONTENT_LENGTH=",    "HTTP_AUTHORIZATION=", "HTTP_ORIGIN=",
+        "HTTP_X_REQUEST_ID=", "REMOTE_ADDR=",        "HTTP_IDEMPOTENCY_KEY="};
+    char vals[F_COUNT][1200], *envp[F_COUNT + 2], *q;
+    char env[F_COUNT][1300], qs[1300];
     struct backend be = {.id = 0, .cfg = &cfg};
     FCGX_Request fr;
     struct http_req req;
@@ -329,6 +333,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             snprintf(env[i], sizeof(env[i]), "%s%s", names[i], vals[i]);
             envp[n++] = env[i];
         }
+    if ((data[0] & 8) && vals[F_URI][0] != '\0') {
+        if ((q = strchr(vals[F_URI], '?')) != NULL) {
+            *q = '\0';
+            snprintf(qs, sizeof(qs), "QUERY_STRING=%s", q + 1);
+            envp[n++] = qs;
+        }
+        snprintf(env[F_URI], sizeof(env[F_URI]), "DOCUMENT_URI=%s", vals[F_URI]);
+    }
     envp[n] = NULL;
     io.body = data + at;
     io.body_len = size - at;
