@@ -368,6 +368,59 @@ void http_reply(struct http_req *req, int status, json_t *body)
     free(text);
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong, no surrogate), else 0. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        n = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (s[0] == 0xE0)
+        lo = 0xA0;
+    else if (s[0] == 0xED)
+        hi = 0x9F;
+    else if (s[0] == 0xF0)
+        lo = 0x90;
+    else if (s[0] == 0xF4)
+        hi = 0x8F;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/*
+ * Replace each byte of s that is not part of valid UTF-8 by '?'. Error
+ * messages echo what the client sent (the decoded path, the method) and
+ * are cut at their buffer's size, maybe inside a character; jansson
+ * refuses a string that is not UTF-8, and the error would go out with no
+ * body at all.
+ */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p != '\0') {
+        size_t n = utf8_seq_len(p);
+        if (n == 0) {
+            *p = '?';
+            n = 1;
+        }
+        p += n;
+    }
+}
+
 void http_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -376,6 +429,7 @@ void http_error(struct http_req *req, int status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
     req->error_code = code;
     http_reply(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }

@@ -24,7 +24,6 @@
 #include <string.h>
 
 #define PAGE_DEFAULT 50
-#define PAGE_MAX 100
 
 /*
  * Meta row + page. Columns: member (bool), cursor seq (NULL if the cursor
@@ -112,12 +111,15 @@ static const char *page_status(const struct page_wm *wm, long long seq, const ch
                            lowest_but(wm->dlv_user, wm->dlv_min, wm->dlv_next, sender));
 }
 
+bool msg_query_flag(const char *value)
+{
+    return strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
+}
 
 static bool query_true(struct http_req *req, const char *name)
 {
     char buf[16];
-    return http_query(req, name, buf, sizeof(buf)) &&
-           (strcmp(buf, "true") == 0 || strcmp(buf, "1") == 0 || strcmp(buf, "yes") == 0);
+    return http_query(req, name, buf, sizeof(buf)) && msg_query_flag(buf);
 }
 
 static json_t *page_body(json_t *msgs, bool has_more)
@@ -302,7 +304,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
     json_t *msgs;
     PGresult *r;
 
-    if (v_query_limit(req, PAGE_DEFAULT, PAGE_MAX, &limit) != 0)
+    if (v_query_limit(req, PAGE_DEFAULT, MSG_PAGE_MAX, &limit) != 0)
         return;
     if (has_cursor && !uuid_canon(cursor)) {
         http_error(req, 422, "validation_error", "cursor: must be a message id (UUID)");

@@ -20,4 +20,9 @@ void msg_send_reply(struct http_req *req, const char *cid);
  */
 void msg_page_reply(struct http_req *req, const char *cid);
 
+#define MSG_PAGE_MAX 100 /* messages in one page at most */
+
+/* A query flag's value (?use_cache=): set for "true", "1" or "yes". Pure. */
+bool msg_query_flag(const char *value);
+
 #endif

@@ -168,21 +168,26 @@ int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max
     return 0;
 }
 
-int v_query_limit(struct http_req *req, int def, int max, int *out)
+int v_limit_parse(const char *value, int max, int *out)
 {
-    char buf[32], *end;
-    long n;
+    char *end;
+    long n = strtol(value, &end, 10);
 
-    *out = def;
-    if (!http_query(req, "limit", buf, sizeof(buf)))
-        return 0;
-    n = strtol(buf, &end, 10);
-    if (end == buf || *end != '\0' || n < 1 || n > max) {
-        http_error(req, 422, "validation_error", "limit: must be an integer from 1 to %d", max);
+    if (end == value || *end != '\0' || n < 1 || n > max)
         return -1;
-    }
     *out = (int)n;
     return 0;
+}
+
+int v_query_limit(struct http_req *req, int def, int max, int *out)
+{
+    char buf[32];
+
+    *out = def;
+    if (!http_query(req, "limit", buf, sizeof(buf)) || v_limit_parse(buf, max, out) == 0)
+        return 0;
+    http_error(req, 422, "validation_error", "limit: must be an integer from 1 to %d", max);
+    return -1;
 }
 
 int v_query_uuid(struct http_req *req, const char *name, const char *what, char out[UUID_STR_LEN],

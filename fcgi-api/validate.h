@@ -37,6 +37,9 @@ int v_path_uuid(struct http_req *req, int i, const char **out);
  */
 int v_uuid_array(struct http_req *req, const char *field, size_t min, size_t max, char **out);
 
+/* A ?limit= value (percent-decoded): 0 with *out, an integer from 1 to max, or -1. Pure. */
+int v_limit_parse(const char *value, int max, int *out);
+
 /* Query parameter "limit": 1..max, def when absent; else 422. */
 int v_query_limit(struct http_req *req, int def, int max, int *out);
 

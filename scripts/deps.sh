@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh [test|fuzz] - install what the build, the stack (and with `test`,
-# the tests; with `fuzz`, clang and libFuzzer) need, and only what is
-# missing (Debian 12). Quiet when all is there.
+# the tests, their fuzz smoke run included; with `fuzz`, clang and
+# libFuzzer) need, and only what is missing (Debian 12). Quiet when all is
+# there.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -15,8 +16,11 @@ PKGS=(build-essential cmake pkg-config
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
 # `deps.sh test`: the browser test drives Debian's Chromium (playwright-core).
 [ "${1:-}" != test ] || PKGS+=(chromium)
-# `deps.sh fuzz`: clang with libFuzzer's runtime (scripts/fuzz.sh).
-[ "${1:-}" != fuzz ] || PKGS+=(clang libclang-rt-14-dev)
+# `deps.sh fuzz`: clang with libFuzzer's runtime (scripts/fuzz.sh); `test`
+# too, for its fuzz smoke run, unless FUZZ=0 skips that.
+if [ "${1:-}" = fuzz ] || { [ "${1:-}" = test ] && [ "${FUZZ:-1}" != 0 ]; }; then
+    PKGS+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - `make test`: deps, build, start the test stack from scratch,
-# run every test (ctest: unit + integration), always tear down.
+# run every test (ctest: unit + integration), the fuzz smoke run
+# (FUZZ=0 skips it), always tear down.
 # SANITIZE=1 builds and runs everything under ASan + UBSan and fails on
 # any sanitizer report written by the servers.
 set -euo pipefail
@@ -27,6 +28,8 @@ eval "$("${STACK[@]}" env)"
 
 rc=0
 ctest --test-dir "$BUILD" --output-on-failure -j1 || rc=$?
+# Each fuzz target 5 s on its corpus (clang; FUZZ=0 skips it).
+[ "${FUZZ:-1}" = 0 ] || "$ROOT/scripts/fuzz.sh" --smoke || rc=1
 
 # Stop the servers (SIGTERM) so LeakSanitizer runs at their exit.
 cleanup

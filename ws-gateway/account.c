@@ -72,18 +72,28 @@ static void check(const char **users, int n)
         free(list);
 }
 
+int account_parse(const char *payload, char user_id[UUID_STR_LEN])
+{
+    if (strlen(payload) != UUID_STR_LEN - 1)
+        return -1;
+    memcpy(user_id, payload, UUID_STR_LEN);
+    if (uuid_canon(user_id))
+        return 0;
+    user_id[0] = '\0';
+    return -1;
+}
+
 void account_changed(const char *payload)
 {
     char user[UUID_STR_LEN];
     const char *users[1] = {user};
 
-    if (strlen(payload) != UUID_STR_LEN - 1) {
+    if (account_parse(payload, user) != 0) {
         log_warn(NULL, "unreadable account announcement: %.80s", payload);
         return;
     }
-    memcpy(user, payload, sizeof(user));
     /* a socket still being authorised counts: its check may have read the old state */
-    if (uuid_canon(user) && conn_has_user(user, true))
+    if (conn_has_user(user, true))
         check(users, 1);
 }
 

@@ -9,10 +9,18 @@
 #ifndef GW_ACCOUNT_H
 #define GW_ACCOUNT_H
 
+#include "uuid.h"
+
 /* gw_hooks.account_change: "<user>". */
 void account_changed(const char *payload);
 
 /* The listener is (back) up: every local socket's account checked again. */
 void account_recheck_all(void);
+
+/*
+ * Parse an announcement: 0 with the user id (lower-case), or -1 for any
+ * text but one UUID. Pure; for the tests.
+ */
+int account_parse(const char *payload, char user_id[UUID_STR_LEN]);
 
 #endif

@@ -2,6 +2,7 @@
 #include "client.h"
 #include "events.h"
 #include "fanout.h"
+#include "frame.h"
 #include "gw.h"
 #include "presence.h"
 #include "publish.h"
@@ -229,7 +230,7 @@ static void on_rate(void *reply, void *arg)
     send_store(s);
 }
 
-static void client_message(struct gw_conn *c, json_t *m, const char *cid)
+static void client_message(struct gw_conn *c, const struct frame *f, const char *cid)
 {
     struct send_input in;
     struct send_error serr;
@@ -237,7 +238,7 @@ static void client_message(struct gw_conn *c, json_t *m, const char *cid)
     char km[128], kh[128];
     const char *keys[] = {km};
 
-    if (send_validate(m, cid, NULL, gw.cfg.max_message_chars, &in, &serr) != 0) {
+    if (send_validate(f->json, cid, NULL, gw.cfg.max_message_chars, &in, &serr) != 0) {
         send_refused(c, &serr);
         return;
     }
@@ -261,20 +262,18 @@ static void client_message(struct gw_conn *c, json_t *m, const char *cid)
 /* ---- typing, read ---- */
 
 /* Record (or clear) the user's typing entry in conversation cid and tell the members. */
-static void client_typing(struct gw_conn *c, json_t *m, const char *cid)
+static void client_typing(struct gw_conn *c, const struct frame *f, const char *cid)
 {
-    json_t *v = json_object_get(m, "is_typing");
-
-    if (!json_is_boolean(v)) {
-        conn_send_error(c, "validation_error", "is_typing: must be true or false", 0);
+    if (f->invalid != NULL) {
+        conn_send_error(c, "validation_error", f->invalid, 0);
         return;
     }
     if (!rlink_is_up(gw.cmd)) { /* as REST answers 503: the client knows it did not get through */
         conn_send_error(c, "redis_unavailable", "typing state is unavailable, retry later", 0);
         return;
     }
-    publish_typing(cid, c->user_id, json_is_true(v));
-    if (json_is_true(v)) {
+    publish_typing(cid, c->user_id, f->is_typing);
+    if (f->is_typing) {
         snprintf(c->typing_conv, sizeof(c->typing_conv), "%s", cid);
         c->typing_until_ms = uv_now(&gw.loop) + EV_TYPING_TTL_MS;
     } else if (strcmp(c->typing_conv, cid) == 0) {
@@ -308,14 +307,13 @@ static void on_read(PGresult *r, enum db_err err, void *arg)
 }
 
 /* {"type":"read","message_id"?}: the REST read, over the socket. */
-static void client_read(struct gw_conn *c, json_t *m, const char *cid)
+static void client_read(struct gw_conn *c, const struct frame *f, const char *cid)
 {
-    const char *mid = json_string_value(json_object_get(m, "message_id"));
-    const char *params[3] = {cid, c->user_id, mid};
+    const char *params[3] = {cid, c->user_id, f->message_id[0] != '\0' ? f->message_id : NULL};
     struct read_ctx *x;
 
-    if (mid != NULL && !uuid_is_valid(mid)) {
-        conn_send_error(c, "validation_error", "message_id: must be a UUID", 0);
+    if (f->invalid != NULL) {
+        conn_send_error(c, "validation_error", f->invalid, 0);
         return;
     }
     if ((x = malloc(sizeof(*x))) == NULL)
@@ -332,7 +330,7 @@ static void client_read(struct gw_conn *c, json_t *m, const char *cid)
 
 /* ---- rates of typing and read frames ---- */
 
-typedef void (*frame_fn)(struct gw_conn *c, json_t *m, const char *cid);
+typedef void (*frame_fn)(struct gw_conn *c, const struct frame *f, const char *cid);
 
 /* The frames counted per user (the buckets REST counts too), by index of c->limit_quiet_ms. */
 enum limit_kind { LIMIT_TYPING, LIMIT_READ };
@@ -352,7 +350,7 @@ static int limit_per_minute(enum limit_kind k)
 /* A frame waiting for its rate check. */
 struct limited {
     struct gw_conn *c;
-    json_t *m;
+    struct frame f; /* a copy holding its own reference to the JSON */
     char conv_id[UUID_STR_LEN];
     enum limit_kind kind;
 };
@@ -385,15 +383,16 @@ static void on_limit(void *reply, void *arg)
                !rl.allowed) {
         refuse_limited(l->c, l->kind, &rl);
     } else {
-        limit_kinds[l->kind].run(l->c, l->m, l->conv_id); /* within it, or Redis down: fail open */
+        limit_kinds[l->kind].run(l->c, &l->f, l->conv_id); /* within it, or Redis down: fail open */
     }
-    json_decref(l->m);
+    frame_free(&l->f);
     conn_unref(l->c);
     free(l);
 }
 
 /* Run the frame after one hit of the user's count: a burst costs a Redis call each, no fan-out. */
-static void rate_then(struct gw_conn *c, json_t *m, const char *cid, enum limit_kind kind)
+static void rate_then(struct gw_conn *c, const struct frame *f, const char *cid,
+                      enum limit_kind kind)
 {
     char km[128], kh[128];
     const char *keys[] = {km};
@@ -402,7 +401,8 @@ static void rate_then(struct gw_conn *c, json_t *m, const char *cid, enum limit_
     if (l == NULL)
         return;
     l->c = c;
-    l->m = json_incref(m);
+    l->f = *f;
+    json_incref(l->f.json);
     snprintf(l->conv_id, sizeof(l->conv_id), "%s", cid);
     l->kind = kind;
     conn_ref(c);
@@ -414,13 +414,13 @@ static void rate_then(struct gw_conn *c, json_t *m, const char *cid, enum limit_
 /* ---- dispatch ---- */
 
 /* The conversation an event is about: the socket's own, or the one named. */
-static const char *event_conv(struct gw_conn *c, json_t *m)
+static const char *event_conv(struct gw_conn *c, const struct frame *f)
 {
-    const char *cid = json_string_value(json_object_get(m, "conversation_id")), *own;
+    const char *cid = f->conversation_id, *own;
 
     if (c->conv_id[0] != '\0')
         return c->conv_id;
-    if (cid == NULL || !uuid_is_valid(cid)) {
+    if (cid[0] == '\0') {
         conn_send_error(c, "validation_error", "conversation_id: required on this socket", 0);
         return NULL;
     }
@@ -435,9 +435,9 @@ static const char *event_conv(struct gw_conn *c, json_t *m)
  * the same user (refreshed over REST) carries the socket past the old
  * token's expiry.
  */
-static void reauthorize(struct gw_conn *c, json_t *m)
+static void reauthorize(struct gw_conn *c, const struct frame *f)
 {
-    const char *tok = json_string_value(json_object_get(m, "token"));
+    const char *tok = f->token;
     struct token_claims claims;
 
     if (tok == NULL || token_verify(&gw.cfg, tok, TOKEN_ACCESS, time(NULL), &claims) != TOKEN_OK ||
@@ -454,12 +454,11 @@ static void reauthorize(struct gw_conn *c, json_t *m)
 }
 
 /* Before the authorisation ended: an auth frame starts it, others wait for it. */
-static void unauthorized_frame(struct gw_conn *c, json_t *m, const char *type, const char *text,
+static void unauthorized_frame(struct gw_conn *c, const struct frame *f, const char *text,
                                size_t len)
 {
-    if (strcmp(type, "auth") == 0 && c->user_id[0] == '\0' &&
-        json_is_string(json_object_get(m, "token")))
-        client_authorize(c, json_string_value(json_object_get(m, "token")));
+    if (f->type == FRAME_AUTH && c->user_id[0] == '\0' && f->token != NULL)
+        client_authorize(c, f->token);
     else if (c->user_id[0] != '\0' && c->nearly < CONN_EARLY_MAX)
         c->early[c->nearly++] = strndup(text, len); /* replayed once authorised */
     else
@@ -468,40 +467,43 @@ static void unauthorized_frame(struct gw_conn *c, json_t *m, const char *type, c
 
 void client_frame(struct gw_conn *c, const char *text, size_t len)
 {
-    json_error_t jerr;
-    json_t *m = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
-    const char *type = json_string_value(json_object_get(m, "type")), *cid;
+    struct frame f;
+    struct frame_error err;
+    const char *cid;
 
-    if (m == NULL || !json_is_object(m)) {
-        conn_send_error(c, "invalid_json", "frames must be JSON objects", 0);
-        goto out;
-    }
-    if (type == NULL) {
-        conn_send_error(c, "validation_error", "type: field required", 0);
-        goto out;
+    if (frame_parse(text, len, &f, &err) != 0) {
+        conn_send_error(c, err.code, err.message, 0);
+        goto out; /* f is empty: frame_free is a no-op */
     }
     if (!c->authorized) {
-        unauthorized_frame(c, m, type, text, len);
+        unauthorized_frame(c, &f, text, len);
         goto out;
     }
-    if (strcmp(type, "ping") == 0) {
+    switch (f.type) {
+    case FRAME_PING:
         conn_send(c, json_pack("{s:s}", "type", "pong"));
-    } else if (strcmp(type, "auth") == 0) {
-        reauthorize(c, m);
-    } else if (strcmp(type, "message") == 0) {
-        if ((cid = event_conv(c, m)) != NULL)
-            client_message(c, m, cid);
-    } else if (strcmp(type, "typing") == 0) {
-        if ((cid = event_conv(c, m)) != NULL)
-            rate_then(c, m, cid, LIMIT_TYPING);
-    } else if (strcmp(type, "read") == 0) {
-        if ((cid = event_conv(c, m)) != NULL)
-            rate_then(c, m, cid, LIMIT_READ);
-    } else {
+        break;
+    case FRAME_AUTH:
+        reauthorize(c, &f);
+        break;
+    case FRAME_MESSAGE:
+        if ((cid = event_conv(c, &f)) != NULL)
+            client_message(c, &f, cid);
+        break;
+    case FRAME_TYPING:
+        if ((cid = event_conv(c, &f)) != NULL)
+            rate_then(c, &f, cid, LIMIT_TYPING);
+        break;
+    case FRAME_READ:
+        if ((cid = event_conv(c, &f)) != NULL)
+            rate_then(c, &f, cid, LIMIT_READ);
+        break;
+    case FRAME_UNKNOWN:
         conn_send_error(c, "unknown_type", "unknown event type", 0);
+        break;
     }
 out:
-    json_decref(m);
+    frame_free(&f);
 }
 
 /*

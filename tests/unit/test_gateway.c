@@ -9,8 +9,10 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "account.h"
 #include "events.h"
 #include "fanout.h"
+#include "frame.h"
 #include "gw.h"
 #include "handshake.h"
 #include "member.h"
@@ -255,9 +257,84 @@ static void test_member_announcements(void **state)
     assert_int_equal(member_parse("", conv, user, &added, &seq), -1);
 }
 
+static void test_account_announcements(void **state)
+{
+    char user[37];
+    (void)state;
+    assert_int_equal(account_parse("0191E3A0-0000-7000-8000-0000000000BB", user), 0);
+    assert_string_equal(user, "0191e3a0-0000-7000-8000-0000000000bb");
+    assert_int_equal(account_parse("0191e3a0-0000-7000-8000-0000000000bb ", user), -1);
+    assert_int_equal(account_parse("0191e3a0-0000-7000-8000-0000000000bx", user), -1);
+    assert_int_equal(account_parse("", user), -1);
+}
+
+/* Parse text as a frame; the caller frees it. */
+static int parse(const char *text, struct frame *f, struct frame_error *err)
+{
+    return frame_parse(text, strlen(text), f, err);
+}
+
+static void test_frame_fields_are_canonical(void **state)
+{
+    struct frame f;
+    struct frame_error err;
+    (void)state;
+    assert_int_equal(
+        parse("{\"type\":\"read\",\"conversation_id\":\"0191E3A0-0000-7000-8000-"
+              "000000000001\",\"message_id\":\"0191E3A0-0000-7000-8000-0000000000BB\"}",
+              &f, &err),
+        0);
+    assert_int_equal(f.type, FRAME_READ);
+    assert_string_equal(f.conversation_id, CID);
+    assert_string_equal(f.message_id, "0191e3a0-0000-7000-8000-0000000000bb");
+    assert_null(f.invalid);
+    frame_free(&f);
+    assert_int_equal(
+        parse("{\"type\":\"typing\",\"is_typing\":false,\"conversation_id\":5}", &f, &err), 0);
+    assert_int_equal(f.type, FRAME_TYPING);
+    assert_string_equal(f.conversation_id, ""); /* not a string: as absent */
+    assert_false(f.is_typing);
+    assert_null(f.invalid);
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"auth\",\"token\":\"t\"}", &f, &err), 0);
+    assert_int_equal(f.type, FRAME_AUTH);
+    assert_string_equal(f.token, "t");
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"shout\"}", &f, &err), 0);
+    assert_int_equal(f.type, FRAME_UNKNOWN);
+    frame_free(&f);
+}
+
+static void test_frame_errors_name_the_field(void **state)
+{
+    struct frame f;
+    struct frame_error err;
+    (void)state;
+    assert_int_equal(parse("{\"type\":\"typing\",\"is_typing\":1}", &f, &err), 0);
+    assert_string_equal(f.invalid, "is_typing: must be true or false");
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"read\",\"message_id\":\"12\"}", &f, &err), 0);
+    assert_string_equal(f.invalid, "message_id: must be a UUID");
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"read\",\"message_id\":12}", &f, &err), 0);
+    assert_null(f.invalid); /* not a string: no message named, read everything */
+    frame_free(&f);
+    assert_int_equal(parse("[1]", &f, &err), -1);
+    assert_string_equal(err.code, "invalid_json");
+    assert_string_equal(err.message, "frames must be JSON objects");
+    assert_int_equal(frame_parse("{\"type\":\"ping\"}", 5, &f, &err), -1); /* cut short */
+    assert_string_equal(err.code, "invalid_json");
+    assert_int_equal(parse("{\"type\":7}", &f, &err), -1);
+    assert_string_equal(err.code, "validation_error");
+    assert_string_equal(err.message, "type: field required");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_account_announcements),
+        cmocka_unit_test(test_frame_fields_are_canonical),
+        cmocka_unit_test(test_frame_errors_name_the_field),
         cmocka_unit_test(test_path_all_conversations),
         cmocka_unit_test(test_path_one_conversation),
         cmocka_unit_test(test_path_refusals),
