@@ -187,7 +187,7 @@ void mx_emit(struct mx_family *f, const char *labels, double v)
     if (f == NULL || f->out == NULL)
         return;
     write_name(f->out, f->name, "", labels, NULL);
-    fprintf(f->out, " %.17g\n", v);
+    fprintf(f->out, " %.15g\n", v);
 }
 
 static void render_histogram(FILE *out, const struct mx_family *f, const struct series *s)
@@ -198,16 +198,16 @@ static void render_histogram(FILE *out, const struct mx_family *f, const struct 
     for (int b = 0; b <= f->nbounds; b++) {
         cumulative += s->counts[b];
         if (b < f->nbounds)
-            snprintf(le, sizeof(le), "le=\"%.17g\"", f->bounds[b]);
+            snprintf(le, sizeof(le), "le=\"%.15g\"", f->bounds[b]);
         else
             snprintf(le, sizeof(le), "le=\"+Inf\"");
         write_name(out, f->name, "_bucket", s->labels, le);
-        fprintf(out, " %.17g\n", cumulative);
+        fprintf(out, " %.15g\n", cumulative);
     }
     write_name(out, f->name, "_sum", s->labels, NULL);
-    fprintf(out, " %.17g\n", s->sum);
+    fprintf(out, " %.15g\n", s->sum);
     write_name(out, f->name, "_count", s->labels, NULL);
-    fprintf(out, " %.17g\n", s->count);
+    fprintf(out, " %.15g\n", s->count);
 }
 
 static void render_family(FILE *out, struct mx_family *f)
@@ -227,7 +227,7 @@ static void render_family(FILE *out, struct mx_family *f)
             render_histogram(out, f, &f->series[i]);
         } else {
             write_name(out, f->name, "", f->series[i].labels, NULL);
-            fprintf(out, " %.17g\n", f->series[i].value);
+            fprintf(out, " %.15g\n", f->series[i].value);
         }
     }
     pthread_mutex_unlock(&f->mu);

@@ -14,8 +14,9 @@ PKGS=(build-essential cmake pkg-config
 # Node.js runs the integration tests; any packaging of it will do (Debian's
 # nodejs + npm, or a nodejs that bundles npm).
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
-# `deps.sh test`: the browser test drives Debian's Chromium (playwright-core).
-[ "${1:-}" != test ] || PKGS+=(chromium)
+# `deps.sh test`: the browser test drives Debian's Chromium (playwright-core);
+# the metrics test checks /metrics with promtool (package prometheus).
+[ "${1:-}" != test ] || PKGS+=(chromium prometheus)
 # `deps.sh fuzz`: clang with libFuzzer's runtime (scripts/fuzz.sh); `test`
 # too, for its fuzz smoke run, unless FUZZ=0 skips that.
 if [ "${1:-}" = fuzz ] || { [ "${1:-}" = test ] && [ "${FUZZ:-1}" != 0 ]; }; then

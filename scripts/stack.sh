@@ -157,6 +157,8 @@ write_env() {
             echo "WS_PING_SECS=1"
             echo "WS_IDLE_TIMEOUT_SECS=6"
             echo "WS_AUTH_TIMEOUT_SECS=2"
+            # /metrics for a network no test client is in (the refusal test)
+            echo "METRICS_ALLOW=10.0.0.0/8"
         } > "$STRICT_ENV_FILE"
     fi
 }

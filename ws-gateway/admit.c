@@ -173,6 +173,18 @@ void admit_canon_address(char *addr)
         memmove(addr, addr + n, strlen(addr + n) + 1);
 }
 
+const char *admit_verdict_label(enum admit_verdict v)
+{
+    static const char *labels[] = {
+        [ADMIT_OK] = "reason=\"admitted\"",
+        [ADMIT_RATE] = "reason=\"handshake_rate\"",
+        [ADMIT_ADDRESS_FULL] = "reason=\"address_sockets\"",
+        [ADMIT_UNAUTH_FULL] = "reason=\"unauthenticated_sockets\"",
+        [ADMIT_USER_FULL] = "reason=\"user_sockets\"",
+    };
+    return labels[v];
+}
+
 const char *admit_verdict_str(enum admit_verdict v)
 {
     switch (v) {

@@ -66,6 +66,9 @@ void admit_close(struct admit_ticket *t);
  */
 void admit_canon_address(char *addr);
 
+/* A verdict as a metric label (reason="..."). */
+const char *admit_verdict_label(enum admit_verdict v);
+
 /* What a verdict means, for the refusal's text. */
 const char *admit_verdict_str(enum admit_verdict v);
 

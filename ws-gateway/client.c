@@ -1,5 +1,6 @@
 /* client.c - see client.h. */
 #include "client.h"
+#include "gw_stats.h"
 #include "events.h"
 #include "fanout.h"
 #include "frame.h"
@@ -364,6 +365,7 @@ static void refuse_limited(struct gw_conn *c, enum limit_kind k, const struct rl
     uint64_t now = uv_now(&gw.loop);
     char text[96];
 
+    mx_inc(gw_stats.dropped, k == LIMIT_TYPING ? "reason=\"typing_rate\"" : "reason=\"read_rate\"");
     if (now < c->limit_quiet_ms[k])
         return;
     c->limit_quiet_ms[k] = now + (uint64_t)rl->retry_after * 1000;

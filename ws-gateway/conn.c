@@ -7,6 +7,7 @@
  * callback takes over only for what the kernel did not take.
  */
 #include "conn.h"
+#include "gw_stats.h"
 #include "gw.h"
 #include "log.h"
 
@@ -207,6 +208,8 @@ void conn_send_error(struct gw_conn *c, const char *code, const char *message, i
 
 void conn_close(struct gw_conn *c, int code)
 {
+    if (c->wsi != NULL && c->close_code == 0)
+        gw_stats_closed(code);
     if (c->wsi == NULL || c->close_code != 0)
         return;
     c->close_code = code;

@@ -10,6 +10,7 @@
  * found by the reconciliation with PostgreSQL (RECONCILE_MS).
  */
 #include "fanout.h"
+#include "gw_stats.h"
 #include "delivered.h"
 #include "events.h"
 #include "gw.h"
@@ -77,6 +78,7 @@ static void on_catchup(PGresult *r, enum db_err err, void *arg)
         msg = msg_row_to_json(&m);
         if (msg != NULL && m.seq > s->last_seq) {
             conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
+            mx_inc(gw_stats.deliveries, NULL);
             s->last_seq = m.seq;
             if (m.sender_id == NULL || strcmp(m.sender_id, c->user_id) != 0)
                 delivered_mark(s->conv_id, c->user_id, m.seq);
@@ -103,6 +105,7 @@ void fanout_catchup(struct gw_sub *s, bool initial)
     cu->sub = s;
     cu->conn = s->conn;
     cu->initial = initial;
+    mx_inc(gw_stats.catchups, initial ? "kind=\"offline\"" : "kind=\"gap\"");
     s->catching_up = true;
     conn_ref(s->conn);
     if (pgq_exec(gw_pg(NULL), initial ? offline_sql : fanout_catchup_sql, 3, params, on_catchup,
@@ -179,8 +182,10 @@ void fanout_deliver_message(const char *cid, long long seq, const char *sender, 
                 n = text ? strlen(text) : 0;
                 json_decref(f);
             }
-            if (text != NULL)
+            if (text != NULL) {
                 conn_send_text(s->conn, text, n);
+                mx_inc(gw_stats.deliveries, NULL);
+            }
             s->last_seq = seq;
             if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
                 delivered_mark(cid, s->conn->user_id, seq);

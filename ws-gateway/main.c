@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "delivered.h"
 #include "gw.h"
+#include "gw_stats.h"
 #include "log.h"
 #include "member.h"
 #include "presence.h"
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
 
+    gw_stats_init();
     admit_configure(&(struct admit_limits){
         .per_user = gw.cfg.ws_max_per_user,
         .per_address = gw.cfg.ws_max_per_address,

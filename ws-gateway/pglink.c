@@ -1,5 +1,6 @@
 /* pglink.c - see pglink.h. */
 #include "pglink.h"
+#include "stats.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -85,6 +86,8 @@ static void drop(struct pglink *l, const char *why)
     if (was_up || (l->state == LINK_CONNECTING && !l->failing))
         log_warn(NULL, "postgresql link %s: %s", l->opts.name, why);
     l->failing = !was_up;
+    if (!was_up)
+        stats_db_connect(false);
     uv_timer_stop(&l->deadline);
     poll_close(l);
     PQfinish(l->pg);
@@ -136,6 +139,7 @@ static void connect_step(struct pglink *l)
         l->state = LINK_IDLE;
         uv_timer_stop(&l->deadline);
         poll_watch(l, UV_READABLE);
+        stats_db_connect(true);
         log_info(NULL, "postgresql link %s up", l->opts.name);
         l->h->state(l->arg, true);
         return;
@@ -185,6 +189,7 @@ static void command_done(struct pglink *l)
                      last ? PQresultErrorMessage(last) : "no result");
         PQclear(last);
         l->state = LINK_IDLE;
+        stats_db_connect(true);
         log_info(NULL, "postgresql link %s up", l->opts.name);
         l->h->state(l->arg, true);
         return;

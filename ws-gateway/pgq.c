@@ -1,5 +1,6 @@
 /* pgq.c - see pgq.h. */
 #include "pgq.h"
+#include "stats.h"
 #include "log.h"
 #include "pglink.h"
 
@@ -62,6 +63,7 @@ static void job_free(struct pgq_job *j)
 /* Hand j its result (NULL: failed with err) and forget it. */
 static void job_finish(struct pgq *q, struct pgq_job *j, PGresult *res, enum db_err err)
 {
+    stats_db_error(res != NULL ? DB_OK : err);
     j->cb(res, res != NULL ? DB_OK : err, j->arg);
     job_free(j);
     q->njobs--;

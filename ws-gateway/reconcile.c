@@ -11,6 +11,7 @@
  * costs nothing but its share of one indexed lookup per conversation.
  */
 #include "reconcile.h"
+#include "gw_stats.h"
 #include "fanout.h"
 #include "gw.h"
 #include "message.h"
@@ -76,6 +77,7 @@ static void replay_if_behind(const char *cid, long long last_seq, bool immediate
     if (from < 0 || (arg = strdup(cid)) == NULL)
         return;
     snprintf(seq, sizeof(seq), "%lld", from);
+    mx_inc(gw_stats.catchups, "kind=\"reconcile\"");
     if (pgq_exec(gw_pg(cid), fanout_catchup_sql, 3, params, on_replay, arg) != 0)
         free(arg);
 }

@@ -1,5 +1,6 @@
 /* rlink.c - see rlink.h. */
 #include "rlink.h"
+#include "stats.h"
 #include "log.h"
 
 #include <hiredis/adapters/libuv.h>
@@ -67,6 +68,7 @@ static void on_hello(redisAsyncContext *ac, void *reply, void *privdata)
         return; /* freed meanwhile, or refused (AUTH): the watchdog retries */
     l->up = 1;
     l->pending = 0;
+    stats_redis_connect(true);
     l->last_activity = uv_now(l->loop);
     log_info(NULL, "redis link %s up", l->name);
     if (l->on_state)
@@ -77,6 +79,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct rlink *l = ac->data;
     if (status != REDIS_OK) {
+        stats_redis_connect(false);
         l->ac = NULL; /* hiredis frees a context that failed to connect */
         if (l->closing)
             maybe_free(l);

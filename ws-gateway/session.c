@@ -10,6 +10,7 @@
  * check passes, and it is closed with 4401/4403 when it fails.
  */
 #include "session.h"
+#include "gw_stats.h"
 #include "admit.h"
 #include "client.h"
 #include "conn.h"
@@ -23,6 +24,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -131,6 +133,7 @@ static int filter(struct lws *wsi)
     client_address(wsi, addr);
     v = admit_handshake(addr, has_token ? claims.sub : NULL, uv_now(&gw.loop));
     if (v != ADMIT_OK) {
+        mx_inc(gw_stats.refused, admit_verdict_label(v));
         log_info(NULL, "websocket from %s: %s", addr, admit_verdict_str(v));
         return refuse(wsi, 429, admit_verdict_str(v));
     }
@@ -200,18 +203,45 @@ static int on_receive(struct gw_conn *c, const void *in, size_t len)
     return rc < 0 ? -1 : 0;
 }
 
-/* An HTTP answer with a JSON body of n bytes. */
-static int reply_json(struct lws *wsi, unsigned int status, const char *body, int n)
+/* An HTTP answer of type with a body of n bytes. */
+static int reply_http(struct lws *wsi, unsigned int status, const char *type, const char *body,
+                      int n)
 {
     unsigned char buf[LWS_PRE + 512], *start = &buf[LWS_PRE], *p = start,
                                       *end = &buf[sizeof(buf) - 1];
 
-    if (lws_add_http_common_headers(wsi, status, "application/json", (lws_filepos_t)n, &p, end) ||
+    if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)n, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
     if (lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
         return 1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int reply_json(struct lws *wsi, unsigned int status, const char *body, int n)
+{
+    return reply_http(wsi, status, "application/json", body, n);
+}
+
+/* GET /metrics, to peers in METRICS_ALLOW (the peer itself: never a forwarded address). */
+static int reply_metrics(struct lws *wsi)
+{
+    static const char none[] = "{\"error\":{\"code\":\"not_found\",\"message\":\"no such path\"}}";
+    char peer[ADMIT_ADDR_LEN];
+    size_t len;
+    char *text;
+    int rc;
+
+    if (lws_get_peer_simple(wsi, peer, sizeof(peer)) == NULL)
+        peer[0] = '\0';
+    admit_canon_address(peer);
+    if (!cfg_metrics_allowed(&gw.cfg, peer))
+        return reply_json(wsi, HTTP_STATUS_NOT_FOUND, none, (int)sizeof(none) - 1);
+    if ((text = mx_render(&len)) == NULL)
+        return -1;
+    rc = reply_http(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", text, (int)len);
+    free(text);
+    return rc;
 }
 
 /*
@@ -250,6 +280,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (strcmp((const char *)in, "/health") == 0 || strcmp((const char *)in, "/healthz") == 0 ||
             strcmp((const char *)in, "/readyz") == 0)
             return reply_health(wsi, (const char *)in);
+        if (strcmp((const char *)in, "/metrics") == 0)
+            return reply_metrics(wsi);
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
         return -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

@@ -1,5 +1,6 @@
 /* stream.c - see stream.h. */
 #include "stream.h"
+#include "gw_stats.h"
 #include "events.h"
 #include "fanout.h"
 #include "gw.h"
@@ -37,6 +38,7 @@ static void on_xread(void *reply, void *arg)
                 if (shard >= 0 && shard < gw.cfg.stream_shards)
                     snprintf(reader.ids[shard], sizeof(reader.ids[shard]), "%s",
                              e->element[0]->str);
+                gw_stats_stream_event(atoll(e->element[0]->str)); /* id: "<ms>-<n>" */
                 for (size_t k = 0; k + 1 < fv->elements; k += 2)
                     if (strcmp(fv->element[k]->str, "e") == 0)
                         fanout_dispatch(fv->element[k + 1]->str, fv->element[k + 1]->len);

@@ -380,6 +380,50 @@ static void test_env_file_read_and_environment_wins(void **state)
     assert_non_null(strstr(err, "/nonexistent/chat.env"));
 }
 
+static void test_metrics_networks_and_trusted_proxies(void **state)
+{
+    struct kv def[] = {{"DATABASE_URL", "postgresql://u@h/d"}, {"SECRET_KEY", SECRET32}, {NULL, NULL}};
+    struct kv nets[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                        {"SECRET_KEY", SECRET32},
+                        {"METRICS_ALLOW", "10.1.0.0/16, 192.168.7.7, fd00::/8"},
+                        {"TRUSTED_PROXIES", "10.0.0.5"},
+                        {NULL, NULL}};
+    struct kv bad[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                       {"SECRET_KEY", SECRET32},
+                       {"METRICS_ALLOW", "10.0.0.0/33"},
+                       {NULL, NULL}};
+    struct kv bad_proxy[] = {{"DATABASE_URL", "postgresql://u@h/d"},
+                             {"SECRET_KEY", SECRET32},
+                             {"TRUSTED_PROXIES", "nginx.local"},
+                             {NULL, NULL}};
+    struct chat_config cfg;
+    char err[256];
+    (void)state;
+    assert_int_equal(load(&cfg, def, err), 0);
+    assert_true(cfg_metrics_allowed(&cfg, "127.0.0.1"));
+    assert_true(cfg_metrics_allowed(&cfg, "127.200.3.4"));
+    assert_true(cfg_metrics_allowed(&cfg, "::1"));
+    assert_false(cfg_metrics_allowed(&cfg, "10.0.0.1"));
+    assert_false(cfg_metrics_allowed(&cfg, "not an address"));
+    assert_true(cfg_trusted_proxy(&cfg, "127.0.0.1"));
+    assert_false(cfg_trusted_proxy(&cfg, "127.0.0.2"));
+    cfg_free(&cfg);
+    assert_int_equal(load(&cfg, nets, err), 0);
+    assert_true(cfg_metrics_allowed(&cfg, "10.1.255.1"));
+    assert_false(cfg_metrics_allowed(&cfg, "10.2.0.1"));
+    assert_true(cfg_metrics_allowed(&cfg, "192.168.7.7"));
+    assert_false(cfg_metrics_allowed(&cfg, "192.168.7.8"));
+    assert_true(cfg_metrics_allowed(&cfg, "fd12::1"));
+    assert_false(cfg_metrics_allowed(&cfg, "fe80::1"));
+    assert_false(cfg_metrics_allowed(&cfg, "127.0.0.1"));
+    assert_true(cfg_trusted_proxy(&cfg, "10.0.0.5"));
+    cfg_free(&cfg);
+    assert_int_equal(load(&cfg, bad, err), -1);
+    assert_non_null(strstr(err, "METRICS_ALLOW"));
+    assert_int_equal(load(&cfg, bad_proxy, err), -1);
+    assert_non_null(strstr(err, "TRUSTED_PROXIES"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_bad_integers_name_the_key),
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_cors_origins_json_and_comma_lists),
+        cmocka_unit_test(test_metrics_networks_and_trusted_proxies),
         cmocka_unit_test(test_bad_log_level_names_it),
         cmocka_unit_test(test_api_prefix_must_be_a_short_path),
         cmocka_unit_test(test_env_file_read_and_environment_wins),
