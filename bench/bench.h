@@ -17,6 +17,7 @@
 
 struct opts {
     const char *base_url, *ws_url, *scenario, *path;
+    const char *protocol; /* "auto", "chat" (ping/pong, ack) or "seed" (neither) */
     int connections, duration, users, conversations, group_size, threads, history;
     double rate;
     long gateway_pid;
@@ -91,6 +92,8 @@ void rest_free(struct worker *w);
 void ws_fanout_start(struct worker *w);
 void ws_ingest_start(struct worker *w);
 bool ws_ready(struct worker *w); /* every socket open (or failed) */
+/* The protocol the ws scenarios spoke: "chat" or "seed" (auto: what the server answered). */
+const char *ws_protocol_seen(void);
 void ws_stop(struct worker *w);
 void ws_state_free(struct worker *w);
 /* ws-idle runs its own sequence (connect all, measure, hold). */

@@ -214,13 +214,23 @@ static int scenario_ws(bool ingest)
     }
     secs = run_workers(ingest ? &ingest_ops : &fanout_ops, &cpu);
     st = merged_stats();
+    if (st.ops == 0) {
+        /* a scenario that measured nothing failed, whatever else it says */
+        fprintf(stderr,
+                "chat-bench: %s %s nothing (%llu sent): is the WebSocket server up, and does it "
+                "speak --protocol %s?\n",
+                B.o.scenario, ingest ? "stored" : "delivered", (unsigned long long)st.sent,
+                ws_protocol_seen());
+        st.errors++;
+    }
     if (ingest)
-        snprintf(extra, sizeof(extra), "\"persisted_per_s\":%.0f,\"gateways\":%d", st.ops / secs,
-                 B.nws);
+        snprintf(extra, sizeof(extra), "\"persisted_per_s\":%.0f,\"gateways\":%d,\"protocol\":\"%s\"",
+                 st.ops / secs, B.nws, ws_protocol_seen());
     else
         snprintf(extra, sizeof(extra),
-                 "\"sent_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"group_size\":%d,\"gateways\":%d",
-                 st.sent / secs, st.delivered / secs, size, B.nws);
+                 "\"sent_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"group_size\":%d,\"gateways\":%d,"
+                 "\"protocol\":\"%s\"",
+                 st.sent / secs, st.delivered / secs, size, B.nws, ws_protocol_seen());
     report(B.o.scenario, secs, &st, cpu, extra);
     return st.ops > 0 && st.errors == 0 ? 0 : 1;
 }
@@ -244,6 +254,9 @@ static void usage(void)
             "  --threads T         generator threads, one loop each (default 2)\n"
             "  --gateway-pid PID   ws-idle: gateway whose RSS is read\n"
             "  --path P            http-get: the path to request\n"
+            "  --protocol P        ws-*: chat (pong and ack), seed (the seed's protocol: neither;\n"
+            "                      a sender's own echo stands for its ack) or auto (default:\n"
+            "                      seed when a socket gets no pong within 2 s)\n"
             "  --json              one JSON object per result\n");
 }
 
@@ -272,11 +285,13 @@ static int parse_args(int argc, char **argv)
         {"rate", 1, 0, 'r'},          {"threads", 1, 0, 't'},
         {"gateway-pid", 1, 0, 'p'},   {"history", 1, 0, 'H'},
         {"path", 1, 0, 'P'},          {"json", 0, 0, 'j'},
+        {"protocol", 1, 0, 'R'},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     int ch;
     B.o = (struct opts){.base_url = "http://127.0.0.1:8000",
                         .ws_url = "ws://127.0.0.1:8000",
                         .path = "/health",
+                        .protocol = "auto",
                         .connections = 64,
                         .duration = 10,
                         .users = 50,
@@ -294,6 +309,9 @@ static int parse_args(int argc, char **argv)
             break;
         case 's':
             B.o.scenario = optarg;
+            break;
+        case 'R':
+            B.o.protocol = optarg;
             break;
         case 'c':
             B.o.connections = atoi(optarg);
@@ -335,7 +353,9 @@ static int parse_args(int argc, char **argv)
     }
     if (B.o.scenario == NULL || B.o.connections < 1 || B.o.duration < 1 || B.o.users < 2 ||
         B.o.conversations < 1 || B.o.group_size < 2 || B.o.group_size > 100 || B.o.threads < 1 ||
-        B.o.threads > BENCH_MAX_THREADS || B.o.history < 0) {
+        B.o.threads > BENCH_MAX_THREADS || B.o.history < 0 ||
+        (strcmp(B.o.protocol, "auto") != 0 && strcmp(B.o.protocol, "chat") != 0 &&
+         strcmp(B.o.protocol, "seed") != 0)) {
         usage();
         return -1;
     }

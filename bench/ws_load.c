@@ -9,13 +9,25 @@
  * one is in (ack = stored), so acks/s is the persisted rate.
  * ws-idle: many sockets opened and held; the gateway's RSS per socket and
  * the connect+auth rate (auth is done when a ping gets its pong).
+ *
+ * --protocol: "chat" is this server's (a ping's pong says the socket is
+ * authorised, an ack says a send is stored); "seed" is the seed's (neither:
+ * a socket is ready when its handshake succeeded, and a sender's own
+ * message, echoed back, stands for its ack). "auto" starts as chat and
+ * takes a socket that got no pong within SEED_AFTER_US for a seed one.
  */
 #include "bench.h"
 #include "ws_client.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SEED_AFTER_US 2000000
+
+/* Set once any socket was taken for a seed one (any worker thread). */
+static atomic_bool seed_seen;
 
 struct wclient {
     struct wsconn *ws;
@@ -24,6 +36,7 @@ struct wclient {
     bool open, sender, waiting;
     double credit;
     uint64_t sent_at;
+    uint64_t opened_at; /* handshake done (0: not yet) */
 };
 
 struct wstate {
@@ -34,20 +47,63 @@ struct wstate {
     uint64_t last_tick;
 };
 
-/* Ready once a ping has its pong: the server answers only after the auth. */
-static void on_open(struct wsconn *ws, void *ud)
+const char *ws_protocol_seen(void)
 {
-    (void)ud;
-    ws_send_text(ws, "{\"type\":\"ping\"}", 15);
+    if (strcmp(B.o.protocol, "auto") != 0)
+        return B.o.protocol;
+    return atomic_load(&seed_seen) ? "seed" : "chat";
 }
 
-static void on_pong(struct wclient *c)
+static void ready(struct wclient *c)
 {
     struct wstate *s = c->w->scenario_state;
     if (!c->open) {
         c->open = true;
         s->opened++;
     }
+}
+
+/* Ready once a ping has its pong (the server answers only after the auth), or at once (seed). */
+static void on_open(struct wsconn *ws, void *ud)
+{
+    struct wclient *c = ud;
+
+    c->opened_at = now_us();
+    if (strcmp(B.o.protocol, "seed") == 0)
+        ready(c);
+    else
+        ws_send_text(ws, "{\"type\":\"ping\"}", 15);
+}
+
+/* auto: sockets open SEED_AFTER_US without a pong are a seed server's. */
+static void promote_silent(struct wstate *s, uint64_t now)
+{
+    if (strcmp(B.o.protocol, "auto") != 0 || s->opened + s->failed >= s->n)
+        return;
+    for (int i = 0; i < s->n; i++) {
+        struct wclient *c = &s->clients[i];
+        if (!c->open && c->ws != NULL && c->opened_at && now - c->opened_at > SEED_AFTER_US) {
+            atomic_store(&seed_seen, true);
+            ready(c);
+        }
+    }
+}
+
+static void send_message(struct wclient *c);
+
+/* A send is done: stored (ack), or, on a seed server, echoed back to its sender. */
+static void send_done(struct wclient *c)
+{
+    struct worker *w = c->w;
+    struct wstate *s = w->scenario_state;
+
+    c->waiting = false;
+    if (s->ingest && w->running) {
+        w->st.ops++;
+        hist_add(&w->st.lat, now_us() - c->sent_at);
+    }
+    if (B.o.rate <= 0 && !w->stopped && (s->ingest || c->sender) && w->running)
+        send_message(c);
 }
 
 static void send_message(struct wclient *c)
@@ -76,22 +132,18 @@ static void on_text(struct wsconn *ws, char *text, size_t len, void *ud)
     (void)len;
 
     if (strstr(text, "\"type\":\"message\"") != NULL) {
-        if (!s->ingest && (p = strstr(text, "\"content\":\"f ")) != NULL && w->running) {
-            uint64_t ts = strtoull(p + 13, NULL, 10);
+        uint64_t ts = (p = strstr(text, "\"content\":\"f ")) != NULL ? strtoull(p + 13, NULL, 10) : 0;
+        if (!s->ingest && ts && w->running) {
             w->st.delivered++;
             w->st.ops++;
             hist_add(&w->st.lat, now_us() - ts);
         }
+        if (ts && ts == c->sent_at && c->waiting && strcmp(ws_protocol_seen(), "seed") == 0)
+            send_done(c); /* the seed echoes a send to its sender and has no ack */
     } else if (strstr(text, "\"type\":\"ack\"") != NULL) {
-        c->waiting = false;
-        if (s->ingest && w->running) {
-            w->st.ops++;
-            hist_add(&w->st.lat, now_us() - c->sent_at);
-        }
-        if (B.o.rate <= 0 && !w->stopped && (s->ingest || c->sender) && w->running)
-            send_message(c);
+        send_done(c);
     } else if (strstr(text, "\"type\":\"pong\"") != NULL) {
-        on_pong(c);
+        ready(c);
     } else if (strstr(text, "\"type\":\"error\"") != NULL) {
         w->st.errors++;
         if (w->st.errors <= 3)
@@ -138,6 +190,7 @@ static void on_tick(uv_timer_t *t)
     double dt = s->last_tick ? (double)(now - s->last_tick) / 1e6 : 0;
 
     s->last_tick = now;
+    promote_silent(s, now);
     if (!w->running || w->stopped)
         return;
     for (int i = 0; i < s->nsenders; i++) {
