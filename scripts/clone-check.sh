@@ -11,7 +11,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$(cd "${1:?usage: clone-check.sh BUILD_DIR}" && pwd)
 
 dir=$(mktemp -d) # mode 0700
-STACK=("$dir/scripts/stack.sh" --profile clone --build-dir "$BUILD")
+# A newcomer's shell: none of the test stack's exports (DATABASE_URL, ...),
+# which the services would take over their env file (the environment wins).
+STACK=(env -i PATH="$PATH" HOME="${HOME:-/root}" LANG=C.UTF-8 "$dir/scripts/stack.sh" --profile clone
+       --build-dir "$BUILD")
 cleanup() {
     "${STACK[@]}" stop > /dev/null 2>&1 || true
     rm -rf "$dir" "/tmp/chat-pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)-clone"

@@ -120,6 +120,16 @@ void gw_probe_stop(void)
     uv_close((uv_handle_t *)&probe.timer, NULL);
 }
 
+bool gw_pg_up(void)
+{
+    if (!pgq_is_up(gw.bg))
+        return false;
+    for (int i = 0; i < gw.npg; i++)
+        if (!pgq_is_up(gw.pgs[i]))
+            return false;
+    return true;
+}
+
 struct pgq *gw_pg(const char *key)
 {
     if (key == NULL)

@@ -71,6 +71,13 @@ void gw_probe_start(void);
 void gw_probe_stop(void);
 
 /*
+ * Whether every PostgreSQL link that serves clients is up (the background
+ * one and each of DB_POOL_SIZE): what /health and /readyz report, so that
+ * "ready" means a send of any conversation can be stored.
+ */
+bool gw_pg_up(void);
+
+/*
  * The database link for a statement about key (a conversation id): the same
  * conversation always goes through the same connection, so one client's
  * sends commit in the order it sent them; NULL spreads round-robin.

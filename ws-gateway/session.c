@@ -252,7 +252,7 @@ static int reply_metrics(struct lws *wsi)
 static int reply_health(struct lws *wsi, const char *path)
 {
     char body[256];
-    bool db = pgq_is_up(gw.bg), redis = rlink_is_up(gw.cmd) && rlink_is_up(gw.sub);
+    bool db = gw_pg_up(), redis = rlink_is_up(gw.cmd) && rlink_is_up(gw.sub);
     bool ready = db && redis && !gw.stopping, readyz = strcmp(path, "/readyz") == 0;
     int n;
 
