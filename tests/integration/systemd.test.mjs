@@ -84,6 +84,17 @@ test("chat-api's ExecStartPre (migrate) runs as the unit writes it", () => {
   assert.match(r.stderr, /schema up to date/);
 });
 
+// systemd's EnvironmentFile= takes a '#' after a value as part of it, and the environment
+// wins over --env-file: a comment must have a line of its own for both readers to agree.
+test('conf/chat.env.example reads the same under EnvironmentFile= and --env-file', () => {
+  const example = join(CONF, 'chat.env.example');
+  const inline = readFileSync(example, 'utf8').split('\n').filter(l => /^[A-Za-z_][A-Za-z0-9_]*=.*\s#/.test(l));
+  assert.deepEqual(inline, [], 'comments after values');
+  const r = spawnSync(API_BIN, ['--env-file', example, 'check-config'],
+    { encoding: 'utf8', env: { PATH: process.env.PATH }, cwd: '/' });
+  assert.equal(r.status, 0, r.stderr);
+});
+
 // notify_sink on a fresh socket: messages() yields each datagram with its arrival time.
 async function startSink(dir) {
   const path = join(dir, 'notify.sock');
