@@ -14,12 +14,17 @@
  * waits at most DB_POOL_WAIT_MS for one, then answers 503: while
  * PostgreSQL hangs every backend may be held by a statement waiting out
  * its timeout, and a queue of waiters would only grow.
+ *
+ * Under systemd (Type=notify, notify.h): READY=1 once every thread accepts,
+ * WATCHDOG=1 from the main thread while they all still do, STOPPING=1 on
+ * SIGTERM/SIGINT, before the threads are stopped.
  */
 #include "config.h"
 #include "http.h"
 #include "api_stats.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
 #include "router.h"
 
 #include <errno.h>
@@ -28,6 +33,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +59,7 @@ struct server {
     int nthreads;
     pthread_t *threads;
     atomic_int *conn_fds; /* each thread's current web-server connection, or -1 */
+    atomic_int running;   /* connection threads still in their accept loop */
     struct pool pool;
 };
 
@@ -194,6 +201,9 @@ static void *thread_main(void *arg)
         FCGX_Finish_r(&fr);
     }
     atomic_store(&the_server.conn_fds[id], -1);
+    atomic_fetch_sub(&the_server.running, 1);
+    if (!atomic_load(&the_server.stopping))
+        log_error(NULL, "connection thread %d left its accept loop", id);
     FCGX_Free(&fr, 1);
     return NULL;
 }
@@ -236,6 +246,52 @@ static void stop_threads(struct server *srv)
         pthread_join(srv->threads[i], NULL);
 }
 
+/*
+ * Fit to serve: every connection thread still accepts. A thread leaves its
+ * loop only when accept fails, and is not replaced, so one gone is capacity
+ * lost for good: the watchdog lets systemd restart the process. PostgreSQL
+ * and Redis are deliberately not part of it (their outage is /readyz's
+ * business, and a restart would not bring them back).
+ */
+static bool server_is_healthy(struct server *srv)
+{
+    return atomic_load(&srv->running) == srv->nthreads;
+}
+
+/*
+ * Wait for a stop signal (blocked in `set`); meanwhile ping the systemd
+ * watchdog at half its interval while the server is healthy. Returns the
+ * signal.
+ */
+static int wait_for_stop(struct server *srv, const sigset_t *set)
+{
+    uint64_t usec = notify_watchdog_usec() / 2;
+    struct timespec every = {.tv_sec = (time_t)(usec / 1000000),
+                             .tv_nsec = (long)(usec % 1000000) * 1000};
+    bool was_healthy = true;
+    int sig;
+
+    if (usec == 0) {
+        while (sigwait(set, &sig) != 0)
+            ;
+        return sig;
+    }
+    for (;;) {
+        sig = sigtimedwait(set, NULL, &every);
+        if (sig > 0)
+            return sig;
+        if (errno != EAGAIN)
+            continue; /* EINTR */
+        bool healthy = server_is_healthy(srv);
+        if (healthy)
+            notify_watchdog();
+        else if (was_healthy)
+            log_error(NULL, "%d of %d connection threads left: no watchdog ping",
+                      srv->nthreads - atomic_load(&srv->running), srv->nthreads);
+        was_healthy = healthy;
+    }
+}
+
 static int serve(struct server *srv)
 {
     sigset_t set;
@@ -258,10 +314,13 @@ static int serve(struct server *srv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    for (int i = 0; i < srv->nthreads; i++) {
+    atomic_init(&srv->running, srv->nthreads);
+    for (int i = 0; i < srv->nthreads; i++)
         atomic_init(&srv->conn_fds[i], -1);
+    for (int i = 0; i < srv->nthreads; i++) {
         if (pthread_create(&srv->threads[i], NULL, thread_main, (void *)(intptr_t)i) != 0) {
             log_error(NULL, "cannot start connection thread %d", i);
+            atomic_fetch_sub(&srv->running, srv->nthreads - i);
             srv->nthreads = i;
             stop_threads(srv);
             goto out;
@@ -269,7 +328,9 @@ static int serve(struct server *srv)
     }
     log_info(NULL, "chat-api listening on %s with %d threads and up to %d backends",
              srv->cfg.fcgi_socket, srv->nthreads, srv->pool.cap);
-    sigwait(&set, &sig);
+    notify_ready(); /* the socket listens and every thread accepts on it */
+    sig = wait_for_stop(srv, &set);
+    notify_stopping();
     log_info(NULL, "signal %d: stopping", sig);
     stop_threads(srv);
     rc = 0;

@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config
       libfcgi-dev libfcgi-bin libwebsockets-dev libwebsockets-evlib-uv libuv1-dev uthash-dev
       libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libpq-dev libcmocka-dev
       postgresql postgresql-contrib redis-server redis-tools nginx-light
-      curl procps iproute2)
+      libsystemd-dev systemd curl procps iproute2)
 # Node.js runs the integration tests; any packaging of it will do (Debian's
 # nodejs + npm, or a nodejs that bundles npm).
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)

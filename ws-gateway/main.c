@@ -7,6 +7,9 @@
  * liveness, presence.c's heartbeat, stream.c's reader, reconcile.c's rounds, lws as a
  * foreign loop with session.c's protocol), runs the loop, and tears down.
  * SIGTERM closes every socket with 1001 and exits 0 once they are gone.
+ * Under systemd (Type=notify, notify.h): READY=1 once lws listens,
+ * STOPPING=1 on the stop signal, WATCHDOG=1 from a timer on the loop, so
+ * that a loop stuck anywhere stops the pings and systemd restarts us.
  * docs/ARCHITECTURE.md has the module map.
  */
 #include "admit.h"
@@ -17,6 +20,7 @@
 #include "gw_stats.h"
 #include "log.h"
 #include "member.h"
+#include "notify.h"
 #include "presence.h"
 #include "reconcile.h"
 #include "session.h"
@@ -42,7 +46,7 @@ static const struct gw_hooks hooks = {
     .listen_up = on_listen_up,
 };
 
-static uv_timer_t stop_timer;
+static uv_timer_t stop_timer, watchdog_timer;
 static uv_signal_t sigterm, sigint;
 
 static void close_handle(uv_handle_t *h)
@@ -56,6 +60,7 @@ static void on_stop_timer(uv_timer_t *t)
     (void)t;
     /* Sockets had their chance to say 1001; now take everything down. */
     close_handle((uv_handle_t *)&stop_timer);
+    close_handle((uv_handle_t *)&watchdog_timer);
     close_handle((uv_handle_t *)&sigterm);
     close_handle((uv_handle_t *)&sigint);
     presence_stop();
@@ -73,10 +78,29 @@ static void on_signal(uv_signal_t *s, int sig)
     if (gw.stopping)
         return;
     gw.stopping = true;
+    notify_stopping();
     log_info(NULL, "signal %d: closing %d sockets", sig, conn_count());
     conn_close_all(LWS_CLOSE_STATUS_GOINGAWAY);
     delivered_flush(); /* written while the database links still run */
     uv_timer_start(&stop_timer, on_stop_timer, 300, 0);
+}
+
+/* Runs only when the loop does: a loop blocked or spinning elsewhere stops it. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    (void)t;
+    notify_watchdog();
+}
+
+/* Ping at half the interval systemd asked for; nothing without a watchdog. */
+static void watchdog_start(void)
+{
+    uint64_t ms = notify_watchdog_usec() / 2000;
+
+    if (ms == 0)
+        return;
+    uv_timer_start(&watchdog_timer, on_watchdog_timer, ms, ms);
+    uv_unref((uv_handle_t *)&watchdog_timer); /* never what keeps the loop alive */
 }
 
 static int start_lws(void)
@@ -138,6 +162,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&gw.loop);
     uv_timer_init(&gw.loop, &stop_timer);
+    uv_timer_init(&gw.loop, &watchdog_timer);
     uv_signal_init(&gw.loop, &sigterm);
     uv_signal_init(&gw.loop, &sigint);
     uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -161,6 +186,8 @@ int main(int argc, char **argv)
     conn_start();
     log_info(NULL, "chat-gateway %s listening on %s:%d", gw.cfg.gateway_id, gw.cfg.ws_host,
              gw.cfg.ws_port);
+    notify_ready();
+    watchdog_start();
     uv_run(&gw.loop, UV_RUN_DEFAULT);
     rc = 0;
 out:
@@ -175,6 +202,7 @@ out:
      */
     if (rc != 0) {
         close_handle((uv_handle_t *)&stop_timer);
+        close_handle((uv_handle_t *)&watchdog_timer);
         close_handle((uv_handle_t *)&sigterm);
         close_handle((uv_handle_t *)&sigint);
         gw_links_close();
