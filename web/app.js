@@ -316,8 +316,9 @@ async function handleFrame(f) {
 // it does not move the resume point, since earlier ones may still be on the way).
 async function onMessage(m, live) {
   let c = convs.get(m.conversation_id);
-  if (!c) {  // a conversation that is new to us
+  if (!c) {  // a conversation that is new to us, and members whose presence we did not follow
     await loadConversations();
+    await loadOnline();
     c = convs.get(m.conversation_id);
     if (!c) return;
   }
@@ -331,7 +332,7 @@ async function onMessage(m, live) {
     else c.unread += 1;
   }
   renderList();
-  renderMessages(c);
+  renderMessages(c, m.sender_id === me() ? 'bottom' : undefined);
 }
 
 // ---- sending and typing ----
@@ -395,6 +396,7 @@ const startDirect = guard('Starting the conversation', async (e) => {
   track(conv);
   $('direct-user').value = '';
   await loadConversations();
+  await loadOnline();
   await openConversation(conv.id);
 });
 
