@@ -59,7 +59,7 @@ export class LiveSocket extends EventTarget {
     const parts = [];
     for (const [cid, seq] of this.resumePoints()) parts.push(`${cid}:${seq}`);
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const q = parts.length ? `?since=${encodeURIComponent(parts.join(','))}` : '';
+    const q = parts.length ? `?since=${parts.join(',')}` : '';  // uuids, digits, ':' and ','
     return `${proto}//${location.host}/api/v1/ws${q}`;
   }
 
