@@ -110,9 +110,11 @@ async function loadOnline() {
 
 function renderList() {
   const list = $('conv-list');
+  const focused = document.activeElement?.closest?.('#conv-list .conv-item')?.dataset.id;
   const sorted = [...convs.values()].sort((a, b) => activity(b) - activity(a));
   list.replaceChildren(...sorted.map(item));
   $('conv-empty').hidden = sorted.length > 0;
+  if (focused) list.querySelector(`.conv-item[data-id="${focused}"]`)?.focus();  // keyboard users keep their place
 }
 
 const activity = (c) => Date.parse(c.info.last_message?.created_at ?? c.info.created_at);
@@ -212,17 +214,40 @@ const loadOlderShown = guard('Loading older messages', async () => {
 });
 
 // where: 'bottom' (scroll to the newest), or keep the position unless already at the bottom.
+// Only new messages are added to the list (a screen reader announces just those), and only
+// the read marks of the others change.
 function renderMessages(c, where) {
   if (c.id !== openId) return;
   const box = $('messages');
+  const list = $('message-list');
   const atBottom = where === 'bottom' || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const sorted = [...c.messages.values()].sort((a, b) => a.seq - b.seq);
-  $('message-list').replaceChildren(...sorted.map((m) => messageItem(c, m)));
+  const shown = new Map([...list.children].map((li) => [Number(li.dataset.seq), li]));
+  let prev = null;
+  for (const m of [...c.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    let li = shown.get(m.seq);
+    if (!li) {
+      li = messageItem(m);
+      if (prev) prev.after(li); else list.prepend(li);
+    }
+    if (m.sender_id === me()) setStatus(li, c, m);
+    prev = li;
+  }
   $('load-older').hidden = !c.hasMore;
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
-function messageItem(c, m) {
+const STATUS_TEXT = { sent: '✓ Sent', delivered: '✓✓ Delivered', read: '✓✓ Read' };
+
+function setStatus(li, c, m) {
+  const status = m.seq <= c.peerRead ? 'read' : m.read_status === 'delivered' ? 'delivered' : 'sent';
+  const s = li.querySelector('.status');
+  if (s.dataset.status === status) return;
+  s.dataset.status = status;
+  s.className = `status ${status}`;
+  s.textContent = STATUS_TEXT[status];
+}
+
+function messageItem(m) {
   const mine = m.sender_id === me();
   const li = el('li', `msg ${mine ? 'mine' : 'theirs'}`);
   li.dataset.seq = m.seq;
@@ -232,12 +257,7 @@ function messageItem(c, m) {
   const t = el('time', '', new Date(m.created_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   t.dateTime = m.created_at;
   meta.append(t);
-  if (mine) {
-    const status = m.seq <= c.peerRead ? 'read' : m.read_status === 'delivered' ? 'delivered' : 'sent';
-    const s = el('span', `status ${status}`, status === 'read' ? '✓✓ Read' : status === 'delivered' ? '✓✓ Delivered' : '✓ Sent');
-    s.dataset.status = status;
-    meta.append(s);
-  }
+  if (mine) meta.append(el('span', 'status'));
   li.append(meta, el('p', 'text', m.content));
   return li;
 }

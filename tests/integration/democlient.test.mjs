@@ -147,6 +147,22 @@ test('the demo web client: two users, live both ways, history, read marks, recon
     await b.page.locator('#compose-text').press('Enter');
     await message(a.page, 'after the refresh').waitFor(WAIT);
     assert.equal(await a.page.locator('#conn').getAttribute('data-state'), 'open');
+    await message(b.page, 'after the refresh').locator('.status[data-status="read"]').waitFor(WAIT);
+
+    // A logs out (the page forgets the session) and logs in again with the login form.
+    await a.page.locator('#logout').click();
+    const login = a.page.locator('#login-form');
+    await login.waitFor(WAIT);
+    assert.equal(await a.page.evaluate(() => window.chatDemo.session.active), false);
+    await login.getByLabel('Username or e-mail').fill(a.name);
+    await login.getByLabel('Password').fill('password123');
+    await login.getByRole('button', { name: 'Log in' }).click();
+    await a.page.locator('#conn[data-state="open"]').waitFor(WAIT);
+    const aItem = a.page.locator(`#conv-list .conv-item[data-id="${cid}"]`);
+    await aItem.waitFor(WAIT);
+    assert.equal(await aItem.locator('.badge').count(), 0, 'A had read everything before logging out');
+    await aItem.click();
+    await message(a.page, 'after the refresh').waitFor(WAIT);
 
     if (process.env.DEMO_SCREENSHOT) {
       for (const u of [a, b]) await u.page.locator('#messages').evaluate((e) => { e.scrollTop = e.scrollHeight; });
