@@ -11,6 +11,8 @@ const PAGE = 30;                 // history page size
 const TYPING_RESEND_MS = 2500;   // while typing, say so this often...
 const TYPING_IDLE_MS = 4000;     // ...and stop after this long without a key
 const TYPING_SHOWN_MS = 6000;    // forget someone's typing after this without news
+const READ_EVERY_MS = 500;       // read marks of one conversation, at most this often
+const RESUME_MAX = 150;          // conversations named in since= (the gateway reads ~8 KiB of it)
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -270,16 +272,18 @@ function renderTyping() {
 
 // ---- read marks: what is on screen while the page is visible is read ----
 
+// At most one mark per conversation every READ_EVERY_MS (read marks are rate limited).
 function scheduleRead(c) {
-  clearTimeout(c.readTimer);
+  if (c.readTimer) return;
   c.readTimer = setTimeout(guard('Marking as read', async () => {
+    c.readTimer = 0;
     if (c.id !== openId || document.visibilityState !== 'visible') return;
     if (c.unread === 0 && c.myRead >= c.lastSeq) return;
     const r = await session.request('POST', `/conversations/${c.id}/read`, {});
     c.myRead = Math.max(c.myRead, r.last_read_seq);
     c.unread = 0;
     renderList();
-  }), 200);
+  }), READ_EVERY_MS);
 }
 
 // ---- server events ----
@@ -438,6 +442,13 @@ function onSocketState(e) {
 
 // ---- log in, log out ----
 
+// Where the socket resumes: the most recently active conversations at the last seq
+// received (any others start at the read watermark, and repeats are dropped by seq).
+function resumePoints() {
+  const recent = [...convs.values()].sort((a, b) => activity(b) - activity(a)).slice(0, RESUME_MAX);
+  return new Map(recent.map((c) => [c.id, c.lastSeq]));
+}
+
 async function enterChat() {
   $('auth-view').hidden = true;
   $('chat-view').hidden = false;
@@ -445,7 +456,7 @@ async function enterChat() {
   $('me-name').textContent = session.user.username;
   $('me-id').textContent = session.user.id;
   await loadConversations();
-  socket = new LiveSocket(session, () => new Map([...convs.values()].map((c) => [c.id, c.lastSeq])));
+  socket = new LiveSocket(session, resumePoints);
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   socket.addEventListener('state', onSocketState);
   socket.addEventListener('fatal', (e) => showError('Connection', new Error(e.detail)));
