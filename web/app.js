@@ -455,7 +455,8 @@ async function enterChat() {
   $('whoami').hidden = false;
   $('me-name').textContent = session.user.username;
   $('me-id').textContent = session.user.id;
-  await loadConversations();
+  // without the list the socket still starts: what it brings loads the list again
+  await loadConversations().catch((e) => showError('Loading conversations', e));
   socket = new LiveSocket(session, resumePoints);
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   socket.addEventListener('state', onSocketState);
