@@ -361,6 +361,11 @@ async function onMessage(m, live) {
 
 // ---- sending and typing ----
 
+let unsent = null;  // {cid, content, id}: the last send that failed
+
+// 32 hex digits (crypto.randomUUID needs a secure context; plain http on a LAN is not one)
+const randomId = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+
 const send = guard('Sending', async (e) => {
   e.preventDefault();
   const c = convs.get(openId);
@@ -369,10 +374,13 @@ const send = guard('Sending', async (e) => {
   if (!c || !content) return;
   box.value = '';
   stopTyping();
+  // REST gives every send a definite answer; resending a failed text reuses its
+  // client_message_id, so a send that did arrive is not stored twice.
+  if (unsent?.cid !== c.id || unsent.content !== content) unsent = { cid: c.id, content, id: randomId() };
   try {
-    // REST gives every send a definite answer; client_message_id makes a retry safe.
     const m = await session.request('POST', `/conversations/${c.id}/messages`,
-      { content, client_message_id: crypto.randomUUID() });
+      { content, client_message_id: unsent.id });
+    unsent = null;
     await onMessage(m, false);
   } catch (err) {
     if (!box.value) box.value = content;  // keep the text to try again
