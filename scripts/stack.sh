@@ -328,8 +328,9 @@ nginx_start() {
     local conn=300 rate=2r/s burst=60
     [ "$PROFILE" = run ] || { conn=60000; rate=100000r/s; burst=100000; }
     GWS="$gws" EXTRA="$extra" LISTEN6="$listen6" awk -v var="$VAR" -v port="$HTTP_PORT" \
-        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" -v conn="$conn" -v rate="$rate" -v burst="$burst" '
+        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" -v web="$ROOT/web" -v conn="$conn" -v rate="$rate" -v burst="$burst" '
         { gsub(/@VAR@/, var); gsub(/@HTTP_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock); gsub(/@USER@/, user)
+          gsub(/@WEB_ROOT@/, web)
           gsub(/@CONN_PER_ADDR@/, conn); gsub(/@WS_HANDSHAKE_RATE@/, rate); gsub(/@WS_HANDSHAKE_BURST@/, burst) }
         /^@GATEWAYS@$/ { printf "%s", ENVIRON["GWS"]; next }
         /^@EXTRA_SERVERS@$/ { print ENVIRON["EXTRA"]; next }
