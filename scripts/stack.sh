@@ -360,7 +360,7 @@ nginx_stop() {
 apache_start() {
     local gws="" p listen6="" user group
     pid_alive "$VAR/apache/apache.pid" && return 0
-    command -v apache2 > /dev/null || die "apache2 is not installed (scripts/deps.sh test)"
+    command -v apache2 > /dev/null || die "apache2 is not installed (apt-get install apache2, or scripts/deps.sh test)"
     mkdir -p "$VAR/apache/run"
     for p in "${GW_PORTS[@]}"; do
         gws="$gws    BalancerMember http://127.0.0.1:$p upgrade=websocket retry=1 timeout=3600"$'\n'
