@@ -369,7 +369,11 @@ apache_start() {
     # Apache's children never run as root: as root, run them as nobody in the
     # group of chat-api's socket (mode 0660).
     user=$(id -un); group=$(id -gn)
-    [ "$(id -u)" != 0 ] || user=nobody
+    if [ "$(id -u)" = 0 ]; then
+        user=nobody
+        runuser -u nobody -g "$group" -- test -x "$VAR" -a -r "$ROOT/conf/apache-errors/404.json" ||
+            die "Apache's children (nobody) cannot reach $VAR and conf/apache-errors: use a checkout others may traverse, or run as a user other than root"
+    fi
     GWS="$gws" LISTEN6="$listen6" awk -v var="$VAR" -v port="$APACHE_PORT" -v sock="$VAR/chat-api.sock" \
         -v user="$user" -v group="$group" -v errors="$ROOT/conf/apache-errors" '
         { gsub(/@VAR@/, var); gsub(/@APACHE_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock)
