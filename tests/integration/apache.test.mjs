@@ -119,7 +119,7 @@ function assertJsonError(r, status, code) {
 const size = f => statSync(f).size;
 const since = (f, at) => readFileSync(f, 'utf8').slice(at);
 
-test('Apache\'s own 400, 404, 405, 413 and 414 are JSON errors', { skip }, async () => {
+test('Apache\'s own 400, 404, 405 and 414, and a body over LimitRequestBody, are JSON errors', { skip }, async () => {
   assertJsonError(await raw('GET', '/api/v1/users/%zz?token=secret-in-a-bad-uri'), 400, 'bad_request');
   assertJsonError(await raw('GET', '/api/v1/users/%00'), 404, 'not_found');
   assertJsonError(await request('TRACE', '/api/v1/health'), 405);
