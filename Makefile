@@ -2,18 +2,20 @@
 .PHONY: run stop status test test-faults fuzz build clean format
 
 BUILD ?= build
+# the web server of `make run`: nginx, or apache (conf/apache.conf.in)
+WEB ?= nginx
 
 run:
 	@scripts/deps.sh
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
 	@cmake --build $(BUILD) -j $$(nproc)
-	@scripts/stack.sh --profile run --build-dir $(BUILD) start
+	@WEB=$(WEB) scripts/stack.sh --profile run --build-dir $(BUILD) start
 
 stop:
-	@scripts/stack.sh --profile run --build-dir $(BUILD) stop
+	@WEB=$(WEB) scripts/stack.sh --profile run --build-dir $(BUILD) stop
 
 status:
-	@scripts/stack.sh --profile run --build-dir $(BUILD) status
+	@WEB=$(WEB) scripts/stack.sh --profile run --build-dir $(BUILD) status
 
 test:
 	@SANITIZE=$(SANITIZE) scripts/test.sh

@@ -187,6 +187,21 @@ static void serve_request(FCGX_Request *fr)
         pool_put(&the_server.pool, be);
 }
 
+/*
+ * Read stdin to its end (the web server's empty FCGI_STDIN record) whether
+ * the handler wanted the body or not: libfcgi would read what is left of it
+ * as the next request's first record on a kept connection, a protocol error
+ * on which it closes the connection, and a web server reusing it meanwhile
+ * gets an EOF for its next request (Apache's enablereuse: a 503). A GET's
+ * end record mostly arrives with its parameters, so this rarely waits.
+ */
+static void drain_stdin(FCGX_Request *fr)
+{
+    char buf[8192];
+    while (FCGX_GetStr(buf, sizeof(buf), fr->in) > 0)
+        ;
+}
+
 static void *thread_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
@@ -198,6 +213,7 @@ static void *thread_main(void *arg)
             break;
         atomic_store(&the_server.conn_fds[id], fr.ipcFd);
         serve_request(&fr);
+        drain_stdin(&fr);
         FCGX_Finish_r(&fr);
     }
     atomic_store(&the_server.conn_fds[id], -1);

@@ -4,7 +4,7 @@
 # `mktemp -d` folder): copy the tracked files (as they are in the working
 # tree) into a fresh 0700 directory, bring the stack up there with the
 # binaries of BUILD_DIR (profile "clone", its own ports) and check that
-# /health answers 200 through nginx. Every service that runs unprivileged
+# /health answers 200 through nginx and through Apache. Every service that runs unprivileged
 # (PostgreSQL) must find somewhere it can write. Run by scripts/test.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +17,8 @@ STACK=(env -i PATH="$PATH" HOME="${HOME:-/root}" LANG=C.UTF-8 "$dir/scripts/stac
        --build-dir "$BUILD")
 cleanup() {
     "${STACK[@]}" stop > /dev/null 2>&1 || true
-    rm -rf "$dir" "/tmp/chat-pg-$(printf '%s' "$dir" | md5sum | cut -c1-12)-clone"
+    local h; h=$(printf '%s' "$dir" | md5sum | cut -c1-12)
+    rm -rf "$dir" "/tmp/chat-pg-$h-clone" "/tmp/chat-run-$h-clone"
 }
 trap cleanup EXIT
 
@@ -31,6 +32,8 @@ if runuser -u postgres -- test -x "$dir" 2> /dev/null; then
     exit 1
 fi
 "${STACK[@]}" start > "$ROOT/var/clone-check.log" 2>&1 || { cat "$ROOT/var/clone-check.log" >&2; exit 1; }
-status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:21000/health")
-[ "$status" = 200 ] || { echo "clone-check: /health answered $status in a 0700 checkout" >&2; exit 1; }
-echo "clone-check: a checkout in a 0700 directory serves /health 200"
+for port in 21000 21010; do # nginx, Apache
+    status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
+    [ "$status" = 200 ] || { echo "clone-check: /health on $port answered $status in a 0700 checkout" >&2; exit 1; }
+done
+echo "clone-check: a checkout in a 0700 directory serves /health 200 through nginx and Apache"

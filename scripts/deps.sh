@@ -16,7 +16,7 @@ PKGS=(build-essential cmake pkg-config
 command -v node > /dev/null && command -v npm > /dev/null || PKGS+=(nodejs npm)
 # `deps.sh test`: the browser test drives Debian's Chromium (playwright-core);
 # the metrics test checks /metrics with promtool (package prometheus).
-[ "${1:-}" != test ] || PKGS+=(chromium prometheus)
+[ "${1:-}" != test ] || PKGS+=(chromium prometheus apache2)
 # `deps.sh fuzz`: clang with libFuzzer's runtime (scripts/fuzz.sh); `test`
 # too, for its fuzz smoke run, unless FUZZ=0 skips that.
 if [ "${1:-}" = fuzz ] || { [ "${1:-}" = test ] && [ "${FUZZ:-1}" != 0 ]; }; then

@@ -3,7 +3,8 @@
 # PostgreSQL cluster, Redis, chat-api, chat-gateway(s) and nginx, all on
 # loopback or unix sockets under var/<profile>/, never the system services.
 #
-#   scripts/stack.sh [--profile run|test|bench|faults|clone|dev] [--build-dir DIR] COMMAND
+#   scripts/stack.sh [--profile run|test|bench|faults|clone|dev|web2] [--build-dir DIR] COMMAND
+#   WEB=apache: Apache (conf/apache.conf.in) instead of nginx on the HTTP port
 #   COMMAND: start | stop | status | env | migrate
 #            redis-stop | redis-start | pg-stop | pg-start
 #            redis-pause | redis-resume | pg-pause | pg-resume  (SIGSTOP/SIGCONT: a hung server)
@@ -32,11 +33,19 @@ bench) HTTP_PORT=28000; STRICT_PORT=""; PG_PORT=55434; REDIS_PORT=56381; GW_PORT
 # like dev's, are below Linux's ephemeral range (32768-60999): a restarted server must find
 # its port free, not taken by some client's outgoing connection.
 faults) HTTP_PORT=19000; STRICT_PORT=""; PG_PORT=25435; REDIS_PORT=26382; GW_PORTS=(19091 19092); STRICT_GW_PORT="" ;;
-# dev: a spare stack for trying things beside a running test stack
+# clone: scripts/clone-check.sh's stack, in a copy of the tree in a 0700 directory
 clone) HTTP_PORT=21000; STRICT_PORT=""; PG_PORT=25437; REDIS_PORT=26384; GW_PORTS=(21091); STRICT_GW_PORT="" ;;
+# dev: a spare stack for trying things beside a running test stack
 dev) HTTP_PORT=20000; STRICT_PORT=""; PG_PORT=25436; REDIS_PORT=26383; GW_PORTS=(20091 20092); STRICT_GW_PORT="" ;;
+# web2: the Apache tier's own trial stack (nginx and Apache side by side)
+web2) HTTP_PORT=22000; STRICT_PORT=""; PG_PORT=25438; REDIS_PORT=26385; GW_PORTS=(22091 22092); STRICT_GW_PORT="" ;;
 *) echo "stack.sh: unknown profile $PROFILE" >&2; exit 2 ;;
 esac
+# Apache beside nginx (its own port) for the profiles that test it; WEB=apache
+# (`make run WEB=apache`): Apache instead of nginx on the HTTP port.
+WEB=${WEB:-nginx}
+case "$PROFILE" in test) APACHE_PORT=18010 ;; clone) APACHE_PORT=21010 ;; web2) APACHE_PORT=22010 ;; *) APACHE_PORT="" ;; esac
+[ "$WEB" != apache ] || APACHE_PORT=$HTTP_PORT
 [ -n "$BUILD" ] || case "$PROFILE" in run) BUILD=$ROOT/build ;; bench) BUILD=$ROOT/build-bench ;; dev) BUILD=$ROOT/build-dev ;; *) BUILD=$ROOT/build-test ;; esac
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 VAR=$ROOT/var/$PROFILE
@@ -62,6 +71,19 @@ pg_root() {
         printf '/tmp/chat-pg-%s-%s\n' "$(printf '%s' "$ROOT" | md5sum | cut -c1-12)" "$PROFILE"
     fi
 }
+
+# Where the web tier's unprivileged processes (Apache's children run as
+# nobody when the stack runs as root) reach chat-api's FastCGI sockets and
+# Apache's error documents: $VAR/run when nobody can traverse to it, else a
+# directory of its own under /tmp (a checkout in /root or a 0700 folder).
+run_dir() {
+    if [ "$(id -u)" != 0 ] || runuser -u nobody -- test -x "$VAR" 2>/dev/null; then
+        printf '%s\n' "$VAR/run"
+    else
+        printf '/tmp/chat-run-%s-%s\n' "$(printf '%s' "$ROOT" | md5sum | cut -c1-12)" "$PROFILE"
+    fi
+}
+RUN=$(run_dir)
 
 # PostgreSQL's log: beside its data, where the postgres user can write (a
 # checkout under /root or a 0700 directory is not), and linked from $LOG.
@@ -95,7 +117,7 @@ write_env() {
         # unix sockets for both stores: cheaper than loopback TCP per round trip
         echo "REDIS_URL=unix://$VAR/redis/redis.sock?db=0"
         echo "SECRET_KEY=$(cat "$VAR/secret_key")"
-        echo "FCGI_SOCKET=$VAR/chat-api.sock"
+        echo "FCGI_SOCKET=$RUN/chat-api.sock"
         echo "FCGI_THREADS=256"
         echo "WS_HOST=127.0.0.1"
         echo "WS_PORT=${GW_PORTS[0]}"
@@ -121,7 +143,7 @@ write_env() {
             echo "WS_MAX_UNAUTHENTICATED_PER_ADDRESS=1000000"
             echo "WS_HANDSHAKES_PER_ADDRESS_PER_MINUTE=10000000"
             # small enough for the membership tests to reach
-            if [ "$PROFILE" = test ]; then
+            if [ "$PROFILE" = test ] || [ "$PROFILE" = web2 ]; then
                 echo "MAX_GROUP_MEMBERS=10"
                 echo "MAX_ROOMS_PER_USER=3"
             fi
@@ -133,7 +155,7 @@ write_env() {
     if [ -n "$STRICT_PORT" ]; then
         {
             grep -v -e '^RATE_LIMIT' -e '^FCGI_' -e '^LOGIN_' -e '^WS_MAX_' -e '^WS_HANDSHAKES' "$ENV_FILE"
-            echo "FCGI_SOCKET=$VAR/chat-api-strict.sock"
+            echo "FCGI_SOCKET=$RUN/chat-api-strict.sock"
             echo "FCGI_THREADS=64"
             # two backends for 64 threads: requests beyond them wait for one (tested)
             echo "DB_POOL_SIZE=2"
@@ -306,7 +328,7 @@ nginx_start() {
         listen6="        listen [::1]:$HTTP_PORT;"
     fi
     if [ -n "$STRICT_PORT" ]; then
-        extra="    upstream chat_api_strict { server unix:$VAR/chat-api-strict.sock; keepalive 4; }
+        extra="    upstream chat_api_strict { server unix:$RUN/chat-api-strict.sock; keepalive 4; }
     server {
         listen 127.0.0.1:$STRICT_PORT;
         error_page 400 413 414 429 502 504 /.chat-nginx-error;
@@ -328,7 +350,7 @@ nginx_start() {
     local conn=300 rate=2r/s burst=60
     [ "$PROFILE" = run ] || { conn=60000; rate=100000r/s; burst=100000; }
     GWS="$gws" EXTRA="$extra" LISTEN6="$listen6" awk -v var="$VAR" -v port="$HTTP_PORT" \
-        -v sock="$VAR/chat-api.sock" -v user="$(id -un)" -v web="$ROOT/web" -v conn="$conn" -v rate="$rate" -v burst="$burst" '
+        -v sock="$RUN/chat-api.sock" -v user="$(id -un)" -v web="$ROOT/web" -v conn="$conn" -v rate="$rate" -v burst="$burst" '
         { gsub(/@VAR@/, var); gsub(/@HTTP_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock); gsub(/@USER@/, user)
           gsub(/@WEB_ROOT@/, web)
           gsub(/@CONN_PER_ADDR@/, conn); gsub(/@WS_HANDSHAKE_RATE@/, rate); gsub(/@WS_HANDSHAKE_BURST@/, burst) }
@@ -350,6 +372,48 @@ nginx_stop() {
     wait_for 10 nginx-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
 }
 
+apache_start() {
+    local gws="" p listen6="" user group
+    pid_alive "$VAR/apache/apache.pid" && return 0
+    command -v apache2 > /dev/null || die "apache2 is not installed (apt-get install apache2, or scripts/deps.sh test)"
+    mkdir -p "$VAR/apache/run"
+    for p in "${GW_PORTS[@]}"; do
+        gws="$gws    BalancerMember http://127.0.0.1:$p upgrade=websocket retry=1 timeout=3600"$'\n'
+    done
+    if [ -n "$(ip -6 addr show lo 2>/dev/null | grep '::1')" ]; then listen6="Listen [::1]:$APACHE_PORT"; fi
+    # Apache's children never run as root: as root, run them as nobody in the
+    # group of chat-api's socket (mode 0660).
+    user=$(id -un); group=$(id -gn)
+    # their error documents beside chat-api's sockets, where they can read them
+    rm -rf "$RUN/apache-errors"
+    cp -r "$ROOT/conf/apache-errors" "$RUN/apache-errors"
+    chmod -R a+rX "$RUN/apache-errors"
+    if [ "$(id -u)" = 0 ]; then
+        user=nobody
+        runuser -u nobody -g "$group" -- test -r "$RUN/apache-errors/404.json" ||
+            die "Apache's children (nobody) cannot read $RUN/apache-errors"
+    fi
+    GWS="$gws" LISTEN6="$listen6" awk -v var="$VAR" -v port="$APACHE_PORT" -v sock="$RUN/chat-api.sock" \
+        -v user="$user" -v group="$group" -v errors="$RUN/apache-errors" '
+        { gsub(/@VAR@/, var); gsub(/@APACHE_PORT@/, port); gsub(/@FCGI_SOCKET@/, sock)
+          gsub(/@USER@/, user); gsub(/@GROUP@/, group); gsub(/@ERRORS_DIR@/, errors) }
+        /^@GATEWAYS@$/ { printf "%s", ENVIRON["GWS"]; next }
+        /^@LISTEN6@$/ { print ENVIRON["LISTEN6"]; next }
+        { print }' "$ROOT/conf/apache.conf.in" > "$VAR/apache/apache.conf"
+    apache2 -t -f "$VAR/apache/apache.conf" > /dev/null 2>> "$LOG/apache-error.log" ||
+        { show_log "$LOG/apache-error.log"; die "Apache configuration is invalid"; }
+    apache2 -f "$VAR/apache/apache.conf" -k start 2>> "$LOG/apache-error.log" ||
+        { show_log "$LOG/apache-error.log"; die "Apache did not start"; }
+    wait_for 10 apache curl -sf "http://127.0.0.1:$APACHE_PORT/health" || { show_log "$LOG/apache-error.log"; show_log "$LOG/chat-api.log"; die "http://127.0.0.1:$APACHE_PORT/health (Apache) does not answer"; }
+}
+
+apache_stop() {
+    pid_alive "$VAR/apache/apache.pid" || return 0
+    local pid; pid=$(cat "$VAR/apache/apache.pid")
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_for 10 apache-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
+}
+
 migrate() {
     "$API_BIN" --env-file "$ENV_FILE" migrate >> "$LOG/migrate.log" 2>&1 || { show_log "$LOG/migrate.log"; die "migrations failed"; }
 }
@@ -358,6 +422,7 @@ start() {
     [ -x "$API_BIN" ] || die "$API_BIN is not built (run make build)"
     [ -x "$GW_BIN" ] || die "$GW_BIN is not built (run make build)"
     mkdir -p "$LOG" "$PIDS"
+    mkdir -p -m 0755 "$RUN"
     write_env
     "$ROOT/scripts/docs-assets.sh" "$ROOT/var/docs-assets" || say "warning: /docs renderer not installed (npm unreachable?)"
     pg_start
@@ -368,7 +433,8 @@ start() {
     local n
     for n in $(seq 1 ${#GW_PORTS[@]}); do gateway_start "$n"; done
     [ -z "$STRICT_PORT" ] || strict_gateway_start
-    nginx_start
+    [ "$WEB" = apache ] || nginx_start
+    [ -z "$APACHE_PORT" ] || apache_start
     if [ "$PROFILE" = run ]; then
         say "chat backend is up:"
         say "  API        http://localhost:$HTTP_PORT/api/v1"
@@ -382,6 +448,7 @@ start() {
 stop() {
     local n
     nginx_stop
+    apache_stop
     for n in $(seq 1 ${#GW_PORTS[@]}); do stop_pid "gateway$n"; done
     stop_pid gateway-strict
     stop_pid chat-api-strict
@@ -399,6 +466,7 @@ status() {
     [ -z "$STRICT_PORT" ] || printf '%-16s %s\n' chat-api-strict "$(st pid_alive "$PIDS/chat-api-strict.pid")"
     for n in $(seq 1 ${#GW_PORTS[@]}); do printf '%-16s %s\n' "gateway$n" "$(st pid_alive "$PIDS/gateway$n.pid")"; done
     printf '%-16s %s\n' nginx "$(st pid_alive "$VAR/nginx/nginx.pid")"
+    [ -z "$APACHE_PORT" ] || printf '%-16s %s\n' apache "$(st pid_alive "$VAR/apache/apache.pid")"
 }
 
 env_exports() {
@@ -406,6 +474,7 @@ env_exports() {
     ports=$(IFS=,; echo "${GW_PORTS[*]}")
     printf 'export CHAT_BASE_URL=%q\n' "http://127.0.0.1:$HTTP_PORT"
     printf 'export CHAT_WS_URL=%q\n' "ws://127.0.0.1:$HTTP_PORT"
+    [ -z "$APACHE_PORT" ] || printf 'export CHAT_APACHE_URL=%q\n' "http://127.0.0.1:$APACHE_PORT"
     [ -z "$STRICT_PORT" ] || printf 'export CHAT_STRICT_BASE_URL=%q\n' "http://127.0.0.1:$STRICT_PORT"
     [ -z "$STRICT_PORT" ] || printf 'export CHAT_STRICT_WS_URL=%q\n' "ws://127.0.0.1:$STRICT_GW_PORT"
     printf 'export CHAT_ENV_FILE=%q\n' "$ENV_FILE"

@@ -15,7 +15,7 @@ build_tree "$ROOT/build-test" "$ROOT/build-asan"
 
 STACK=("$ROOT/scripts/stack.sh" --profile test --build-dir "$BUILD")
 "${STACK[@]}" stop > /dev/null 2>&1 || true
-rm -rf "$ROOT/var/test" /tmp/chat-pg-*-test
+rm -rf "$ROOT/var/test" /tmp/chat-pg-*-test /tmp/chat-run-*-test
 sanitizer_env "$ROOT/var/test/sanitizer"
 # tests skip memory-growth bounds under ASan (its quarantine holds freed memory)
 [ "${SANITIZE:-0}" != 1 ] || export CHAT_SANITIZE=1
