@@ -84,7 +84,7 @@ echo "{\"limit\":\"pgbench-send\",\"ops_per_s\":${tps:-0},\"command\":\"pgbench 
 "$BUILD/bench/fcgi-hello" "$VAR/fcgi-hello.sock" 64 > "$VAR/log/fcgi-hello.log" 2>&1 &
 echo $! > "$VAR/fcgi-hello.pid"
 sleep 0.3
-sed -e "s#$VAR/chat-api.sock#$VAR/fcgi-hello.sock#" -e "s#:28000;#:28002;#" \
+sed -e "s#unix:[^;]*/chat-api.sock#unix:$VAR/fcgi-hello.sock#" -e "s#:28000;#:28002;#" \
     -e "s#$VAR/nginx/nginx.pid#$VAR/hello-nginx.pid#" -e '/listen \[::1\]/d' \
     "$VAR/nginx/nginx.conf" > "$VAR/hello-nginx.conf"
 nginx -c "$VAR/hello-nginx.conf" -p "$VAR/nginx" 2> "$VAR/log/hello-nginx.log" || {
