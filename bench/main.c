@@ -224,8 +224,9 @@ static int scenario_ws(bool ingest)
         st.errors++;
     }
     if (ingest)
-        snprintf(extra, sizeof(extra), "\"persisted_per_s\":%.0f,\"gateways\":%d,\"protocol\":\"%s\"",
-                 st.ops / secs, B.nws, ws_protocol_seen());
+        snprintf(extra, sizeof(extra),
+                 "\"persisted_per_s\":%.0f,\"gateways\":%d,\"protocol\":\"%s\"", st.ops / secs,
+                 B.nws, ws_protocol_seen());
     else
         snprintf(extra, sizeof(extra),
                  "\"sent_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"group_size\":%d,\"gateways\":%d,"

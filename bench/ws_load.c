@@ -132,7 +132,9 @@ static void on_text(struct wsconn *ws, char *text, size_t len, void *ud)
     (void)len;
 
     if (strstr(text, "\"type\":\"message\"") != NULL) {
-        uint64_t ts = (p = strstr(text, "\"content\":\"f ")) != NULL ? strtoull(p + 13, NULL, 10) : 0;
+        uint64_t ts = 0;
+        if ((p = strstr(text, "\"content\":\"f ")) != NULL)
+            ts = strtoull(p + 13, NULL, 10);
         if (!s->ingest && ts && w->running) {
             w->st.delivered++;
             w->st.ops++;

@@ -206,7 +206,8 @@ typedef bool (*list_check_fn)(struct reader *r, const char *key, const char *tok
 
 static bool origin_ok(struct reader *r, const char *key, const char *tok)
 {
-    if (strcmp(tok, "*") == 0 || strncmp(tok, "http://", 7) == 0 || strncmp(tok, "https://", 8) == 0)
+    if (strcmp(tok, "*") == 0 || strncmp(tok, "http://", 7) == 0 ||
+        strncmp(tok, "https://", 8) == 0)
         return true;
     snprintf(r->err, r->errlen, "%s: \"%s\" is not an http(s) origin or *", key, tok);
     return false;

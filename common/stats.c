@@ -13,11 +13,17 @@ void stats_init(const char *binary)
     snprintf(name, sizeof(name), "%s_build_info", binary);
     info = mx_gauge(name, "Build of this process (value 1)");
     mx_set(info, "version=\"" CHAT_VERSION "\"", 1);
-    stats.rate_limited = mx_counter("chat_rate_limited_total", "Requests and frames refused by a rate limit, by limit");
-    stats.pg_errors = mx_counter("chat_postgres_errors_total", "PostgreSQL statements that failed, by class");
-    stats.pg_connects = mx_counter("chat_postgres_connects_total", "PostgreSQL connection attempts, by result");
-    stats.redis_errors = mx_counter("chat_redis_errors_total", "Redis commands that failed (no answer, error reply, link down)");
-    stats.redis_connects = mx_counter("chat_redis_connects_total", "Redis connection attempts, by result");
+    stats.rate_limited = mx_counter("chat_rate_limited_total",
+                                    "Requests and frames refused by a rate limit, by limit");
+    stats.pg_errors =
+        mx_counter("chat_postgres_errors_total", "PostgreSQL statements that failed, by class");
+    stats.pg_connects =
+        mx_counter("chat_postgres_connects_total", "PostgreSQL connection attempts, by result");
+    stats.redis_errors =
+        mx_counter("chat_redis_errors_total",
+                   "Redis commands that failed (no answer, error reply, link down)");
+    stats.redis_connects =
+        mx_counter("chat_redis_connects_total", "Redis connection attempts, by result");
 }
 
 void stats_rate_limited(const char *scope)
@@ -31,8 +37,12 @@ void stats_rate_limited(const char *scope)
 void stats_db_error(enum db_err err)
 {
     static const char *classes[] = {
-        [DB_OK] = "ok",         [DB_ERR_DOWN] = "down",         [DB_ERR_UNIQUE] = "unique",
-        [DB_ERR_FK] = "foreign_key", [DB_ERR_CHECK] = "check", [DB_ERR_CONFLICT] = "conflict",
+        [DB_OK] = "ok",
+        [DB_ERR_DOWN] = "down",
+        [DB_ERR_UNIQUE] = "unique",
+        [DB_ERR_FK] = "foreign_key",
+        [DB_ERR_CHECK] = "check",
+        [DB_ERR_CONFLICT] = "conflict",
         [DB_ERR_OTHER] = "other",
     };
     char labels[48];

@@ -24,8 +24,8 @@ void api_stats_init(mx_collect_fn pool, void *arg)
                 pool, arg);
     api_stats.backend_waits =
         mx_counter("chat_api_backend_waits_total", "Requests that had to wait for a free backend");
-    api_stats.backend_busy = mx_counter(
-        "chat_api_backend_timeouts_total", "Requests answered 503 because no backend came free");
+    api_stats.backend_busy = mx_counter("chat_api_backend_timeouts_total",
+                                        "Requests answered 503 because no backend came free");
     api_stats.batch_size =
         mx_histogram("chat_api_send_batch_size", "Messages stored by one statement (group commit)",
                      batch_bounds, sizeof(batch_bounds) / sizeof(double));

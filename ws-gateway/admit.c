@@ -155,8 +155,7 @@ void admit_close(struct admit_ticket *t)
         if (t->state == ADMIT_UNAUTH)
             a->unauth--;
     }
-    if (t->state == ADMIT_USER && (u = user_get(t->user_id, false)) != NULL &&
-        --u->sockets <= 0) {
+    if (t->state == ADMIT_USER && (u = user_get(t->user_id, false)) != NULL && --u->sockets <= 0) {
         HASH_DEL(admit.users, u);
         free(u);
     }

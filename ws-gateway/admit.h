@@ -21,9 +21,9 @@
 #define ADMIT_ADDR_LEN 48 /* INET6_ADDRSTRLEN and a margin */
 
 struct admit_limits {
-    int per_user;       /* open sockets of one user */
-    int per_address;    /* open sockets of one client address */
-    int unauth_per_addr; /* of those, not yet authorised */
+    int per_user;           /* open sockets of one user */
+    int per_address;        /* open sockets of one client address */
+    int unauth_per_addr;    /* of those, not yet authorised */
     int handshakes_per_min; /* handshakes of one address per minute */
 };
 

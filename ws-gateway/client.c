@@ -39,7 +39,13 @@ static const char auth_all_sql[] =
     " LEFT JOIN conversations c ON c.id = m.conversation_id"
     " WHERE u.id = $1 AND u.deleted_at IS NULL";
 /* clang-format on */
-enum { AUTH_COL_USERNAME, AUTH_COL_CONV, AUTH_COL_LAST_READ, AUTH_COL_VALID_AFTER, AUTH_COL_LAST_SEQ };
+enum {
+    AUTH_COL_USERNAME,
+    AUTH_COL_CONV,
+    AUTH_COL_LAST_READ,
+    AUTH_COL_VALID_AFTER,
+    AUTH_COL_LAST_SEQ
+};
 
 /*
  * The connect's subscription of conv: from the client's resume point
@@ -98,7 +104,8 @@ static void on_auth(PGresult *r, enum db_err err, void *arg)
     c->authorized = true;
     for (int i = 0; i < n; i++)
         if (!PQgetisnull(r, i, AUTH_COL_CONV))
-            subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV), atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)),
+            subscribe(c, PQgetvalue(r, i, AUTH_COL_CONV),
+                      atoll(PQgetvalue(r, i, AUTH_COL_LAST_READ)),
                       atoll(PQgetvalue(r, i, AUTH_COL_LAST_SEQ)));
     presence_join(c); /* announces to the conversations just subscribed */
     for (int i = 0; i < c->nearly; i++) {

@@ -239,7 +239,8 @@ static int reply_metrics(struct lws *wsi)
         return reply_json(wsi, HTTP_STATUS_NOT_FOUND, none, (int)sizeof(none) - 1);
     if ((text = mx_render(&len)) == NULL)
         return -1;
-    rc = reply_http(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", text, (int)len);
+    rc = reply_http(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8", text,
+                    (int)len);
     free(text);
     return rc;
 }

@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)lookup(&req, names[n], buf, sizes[k]);
 
     limit = -1;
-    if ((v = lookup(&req, "limit", buf, 32)) != NULL && v_limit_parse(v, MSG_PAGE_MAX, &limit) == 0 &&
+    if ((v = lookup(&req, "limit", buf, 32)) != NULL &&
+        v_limit_parse(v, MSG_PAGE_MAX, &limit) == 0 &&
         (limit < 1 || limit > MSG_PAGE_MAX))
         abort();
     if ((v = lookup(&req, "use_cache", buf, 16)) != NULL)

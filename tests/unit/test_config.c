@@ -382,7 +382,8 @@ static void test_env_file_read_and_environment_wins(void **state)
 
 static void test_metrics_networks_and_trusted_proxies(void **state)
 {
-    struct kv def[] = {{"DATABASE_URL", "postgresql://u@h/d"}, {"SECRET_KEY", SECRET32}, {NULL, NULL}};
+    struct kv def[] = {
+        {"DATABASE_URL", "postgresql://u@h/d"}, {"SECRET_KEY", SECRET32}, {NULL, NULL}};
     struct kv nets[] = {{"DATABASE_URL", "postgresql://u@h/d"},
                         {"SECRET_KEY", SECRET32},
                         {"METRICS_ALLOW", "10.1.0.0/16, 192.168.7.7, fd00::/8"},

@@ -37,7 +37,8 @@ static void test_exposition_text(void **state)
     text = mx_render(&len);
     assert_non_null(text);
     assert_int_equal(strlen(text), len);
-    assert_non_null(strstr(text, "# HELP t_requests_total Requests\n# TYPE t_requests_total counter\n"));
+    assert_non_null(
+        strstr(text, "# HELP t_requests_total Requests\n# TYPE t_requests_total counter\n"));
     assert_non_null(strstr(text, "\nt_requests_total{route=\"/a\"} 3\n"));
     assert_non_null(strstr(text, "\nt_requests_total 1\n"));
     assert_non_null(strstr(text, "# TYPE t_seconds histogram\n"));
