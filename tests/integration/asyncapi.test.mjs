@@ -332,3 +332,20 @@ test('frames received through the stack validate against their payload schemas',
   const expected = [...documentTypes('send').keys()].sort();
   assert.deepEqual([...seen].sort(), expected, 'every documented event was seen and validated');
 });
+
+test('as documented, a resume point delivers message events and a plain connect offline_message', async () => {
+  const byType = validators();
+  const a = await user(); const b = await user();
+  const cid = await direct(a, b);
+  for (let i = 1; i <= 3; i++) assert.equal((await send(cid, a, `r${i}`)).status, 201);
+  const resumed = client(convUrl(WS, cid, b.token, '&since_seq=1'));
+  await want(resumed, 'r3', e => e.content === 'r3');
+  const plain = client(`${WS}/api/v1/ws`, { headers: { authorization: `Bearer ${b.token}` } });
+  await want(plain, 'r3', e => e.content === 'r3');
+  const seen = new Set();
+  const msgs = s => s.events.filter(e => e.content?.startsWith('r'));
+  assert.deepEqual(msgs(resumed).map(e => [e.type, e.seq]), [['message', 2], ['message', 3]]);
+  assert.deepEqual(msgs(plain).map(e => [e.type, e.seq]), [['offline_message', 1], ['offline_message', 2], ['offline_message', 3]]);
+  for (const e of [...resumed.events, ...plain.events]) checkFrame(byType, e, seen);
+  await Promise.all([resumed.close(), plain.close()]);
+});
