@@ -17,6 +17,7 @@ const struct route router_table[] = {
     {"GET", "/readyz", route_readyz, R_ROOT | R_NO_RL},
     {"GET", "/metrics", route_metrics, R_ROOT | R_NO_RL | R_NO_BACKEND},
     {"GET", "/openapi.json", route_openapi, R_NO_RL},
+    {"GET", "/asyncapi.json", route_asyncapi, R_NO_RL},
     {"GET", "/docs", route_docs, R_ROOT | R_NO_RL},
     {"GET", "/docs/{asset}", route_docs_asset, R_ROOT | R_NO_RL},
 

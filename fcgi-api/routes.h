@@ -15,6 +15,7 @@ void route_metrics(struct http_req *req);
 
 /* routes_docs.c */
 void route_openapi(struct http_req *req);
+void route_asyncapi(struct http_req *req);
 void route_docs(struct http_req *req);
 void route_docs_asset(struct http_req *req);
 
