@@ -64,8 +64,12 @@ die() { printf 'stack.sh: %s\n' "$*" >&2; exit 1; }
 # PostgreSQL refuses to run as root: the cluster belongs to the postgres
 # user, so it must live where that user can reach. When the checkout is
 # not traversable by postgres, use a directory under /tmp named after it.
+# A command as the postgres user, from a directory it may enter (the
+# caller's, a checkout in /root, may not be: pg_ctl and psql would complain).
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
 pg_root() {
-    if runuser -u postgres -- test -x "$VAR" 2>/dev/null; then
+    if as_postgres test -x "$VAR" 2>/dev/null; then
         printf '%s\n' "$VAR/pg"
     else
         printf '/tmp/chat-pg-%s-%s\n' "$(printf '%s' "$ROOT" | md5sum | cut -c1-12)" "$PROFILE"
@@ -191,13 +195,13 @@ pg_start() {
         mkdir -p "$root/data" "$root/sock"
         chown -R postgres "$root"
         chmod 700 "$root/data"
-        runuser -u postgres -- "$PG_BIN/initdb" -D "$root/data" -A trust -U postgres -E UTF8 \
+        as_postgres "$PG_BIN/initdb" -D "$root/data" -A trust -U postgres -E UTF8 \
             --locale=C > "$LOG/pg-initdb.log" 2>&1 || { show_log "$LOG/pg-initdb.log"; die "initdb failed"; }
     fi
-    if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1; then
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1; then
         local log; log=$(pg_log)
         touch "$log"; chown postgres "$log"
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$log" \
+        as_postgres "$PG_BIN/pg_ctl" -D "$root/data" -w -t 30 -l "$log" \
             -o "-p $PG_PORT -k $root/sock -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
             start > /dev/null || { show_log "$log"; die "PostgreSQL did not start"; }
     fi
@@ -215,8 +219,8 @@ pg_start() {
 pg_stop() {
     local root; root=$(pg_root)
     [ -d "$root/data" ] || return 0
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1 || return 0
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m fast -w -t 30 stop > /dev/null
+    as_postgres "$PG_BIN/pg_ctl" -D "$root/data" status > /dev/null 2>&1 || return 0
+    as_postgres "$PG_BIN/pg_ctl" -D "$root/data" -m fast -w -t 30 stop > /dev/null
 }
 
 # The postmaster and every process it started (backends, checkpointer, ...).
@@ -460,7 +464,7 @@ stop() {
 status() {
     local n root; root=$(pg_root)
     st() { if "$@" > /dev/null 2>&1; then echo running; else echo stopped; fi; }
-    printf '%-16s %s\n' postgresql "$(st runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" status)"
+    printf '%-16s %s\n' postgresql "$(st as_postgres "$PG_BIN/pg_ctl" -D "$root/data" status)"
     printf '%-16s %s\n' redis "$(st pid_alive "$PIDS/redis.pid")"
     printf '%-16s %s\n' chat-api "$(st pid_alive "$PIDS/chat-api.pid")"
     [ -z "$STRICT_PORT" ] || printf '%-16s %s\n' chat-api-strict "$(st pid_alive "$PIDS/chat-api-strict.pid")"
@@ -502,7 +506,7 @@ pg_restart_immediate() {
     local root pids; root=$(pg_root)
     pids=$(pg_pids)
     [ -z "$pids" ] || kill -CONT $pids 2>/dev/null || true
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$root/data" -m immediate -w -t 60 -l "$(pg_log)" \
+    as_postgres "$PG_BIN/pg_ctl" -D "$root/data" -m immediate -w -t 60 -l "$(pg_log)" \
         restart > /dev/null || { show_log "$(pg_log)"; die "PostgreSQL did not restart"; }
     wait_for 60 pg "$PG_BIN/psql" -h "$root/sock" -p "$PG_PORT" -U postgres -XAtq -c "SELECT 1" ||
         die "PostgreSQL does not accept connections after the restart"
