@@ -290,14 +290,18 @@ start_bg() {
     echo $! > "$PIDS/$name.pid"
 }
 
-stop_pid() { # stop_pid NAME [SIGNAL]
-    local f=$PIDS/$1.pid sig=${2:-TERM} pid
-    pid_alive "$f" || { rm -f "$f"; return 0; }
-    pid=$(cat "$f")
-    kill "-$sig" "$pid" 2>/dev/null || true
-    wait_for 15 "$1-exit" bash -c "! kill -0 $pid 2>/dev/null" || { kill -KILL "$pid" 2>/dev/null || true; }
-    rm -f "$f"
+# stop_pidfile FILE NAME SIGNAL: the process of FILE asked to stop with SIGNAL,
+# killed if it has not within 15 s; FILE removed.
+stop_pidfile() {
+    local pid
+    pid_alive "$1" || { rm -f "$1"; return 0; }
+    pid=$(cat "$1")
+    kill "-$3" "$pid" 2>/dev/null || true
+    wait_for 15 "$2-exit" bash -c "! kill -0 $pid 2>/dev/null" || { kill -KILL "$pid" 2>/dev/null || true; }
+    rm -f "$1"
 }
+
+stop_pid() { stop_pidfile "$PIDS/$1.pid" "$1" "${2:-TERM}"; } # stop_pid NAME [SIGNAL]
 
 api_start() { # api_start NAME ENVFILE
     local name=$1 env=$2 sock
@@ -369,12 +373,7 @@ nginx_start() {
     wait_for 10 nginx curl -sf "http://127.0.0.1:$HTTP_PORT/health" || { show_log "$LOG/nginx-error.log"; show_log "$LOG/chat-api.log"; die "http://127.0.0.1:$HTTP_PORT/health does not answer"; }
 }
 
-nginx_stop() {
-    pid_alive "$VAR/nginx/nginx.pid" || return 0
-    local pid; pid=$(cat "$VAR/nginx/nginx.pid")
-    kill -QUIT "$pid" 2>/dev/null || true
-    wait_for 10 nginx-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-}
+nginx_stop() { stop_pidfile "$VAR/nginx/nginx.pid" nginx QUIT; }
 
 apache_start() {
     local gws="" p listen6="" user group
@@ -411,12 +410,7 @@ apache_start() {
     wait_for 10 apache curl -sf "http://127.0.0.1:$APACHE_PORT/health" || { show_log "$LOG/apache-error.log"; show_log "$LOG/chat-api.log"; die "http://127.0.0.1:$APACHE_PORT/health (Apache) does not answer"; }
 }
 
-apache_stop() {
-    pid_alive "$VAR/apache/apache.pid" || return 0
-    local pid; pid=$(cat "$VAR/apache/apache.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_for 10 apache-exit bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-}
+apache_stop() { stop_pidfile "$VAR/apache/apache.pid" apache TERM; }
 
 migrate() {
     "$API_BIN" --env-file "$ENV_FILE" migrate >> "$LOG/migrate.log" 2>&1 || { show_log "$LOG/migrate.log"; die "migrations failed"; }
