@@ -27,7 +27,8 @@ void rl_keys(const char *scope, const char *id, char minute[128], char hour[128]
     snprintf(hour, 128, "chat:rl:%s:{%s}:h", scope, id);
 }
 
-int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour, struct rl_result *out)
+int rl_result_from_reply(const redisReply *rep, const char *scope, int per_minute, int per_hour,
+                         struct rl_result *out)
 {
     long long m, mt, h, ht;
     int rem_m, rem_h;
@@ -58,6 +59,8 @@ int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour, st
         out->retry_after = (int)(ht > 0 ? ht : 1);
     else
         out->retry_after = out->reset;
+    if (!out->allowed)
+        stats_rate_limited(scope);
     return 0;
 }
 
@@ -75,9 +78,7 @@ int rl_hit(struct rds_conn *r, const char *scope, const char *id, int per_minute
     out->remaining = per_minute;
     rl_keys(scope, id, km, kh);
     rep = rds_eval(r, &rl_script, per_hour > 0 ? 2 : 1, per_hour > 0 ? 2 : 1, keys);
-    rc = rl_result_from_reply(rep, per_minute, per_hour, out);
-    if (rc == 0 && !out->allowed)
-        stats_rate_limited(scope);
+    rc = rl_result_from_reply(rep, scope, per_minute, per_hour, out);
     if (rc != 0) {
         out->allowed = true;
         log_warn(NULL, "rate limit check skipped: redis unavailable");

@@ -38,9 +38,10 @@ int rl_hit(struct rds_conn *r, const char *scope, const char *id, int per_minute
 
 /*
  * Interpret the script's reply {minute_count, minute_ttl, hour_count,
- * hour_ttl}; shared with the gateway's async client. Returns 0 or -1.
+ * hour_ttl} for scope's limit (a refusal is counted in the metrics);
+ * shared with the gateway's async client. Returns 0 or -1.
  */
-int rl_result_from_reply(const redisReply *rep, int per_minute, int per_hour,
+int rl_result_from_reply(const redisReply *rep, const char *scope, int per_minute, int per_hour,
                          struct rl_result *out);
 
 #endif

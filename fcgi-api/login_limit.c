@@ -1,6 +1,7 @@
 /* login_limit.c - see login_limit.h. */
 #include "login_limit.h"
 #include "log.h"
+#include "stats.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -108,6 +109,7 @@ bool login_allowed(struct http_req *req, const char *account)
     wait = run(req, &check_script, account, vals, 2);
     if (wait <= 0)
         return true;
+    stats_rate_limited("login");
     http_rate_limited(req, (int)wait, "failed logins");
     return false;
 }

@@ -1,6 +1,5 @@
 /* client.c - see client.h. */
 #include "client.h"
-#include "gw_stats.h"
 #include "events.h"
 #include "fanout.h"
 #include "frame.h"
@@ -229,7 +228,7 @@ static void on_rate(void *reply, void *arg)
     struct rl_result rl;
 
     /* Redis down: no limit to enforce (fail open, like the REST API). */
-    if (rl_result_from_reply(reply, gw.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
+    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
         send_rate_limited(&rl, &serr);
         send_refused(s->c, &serr);
         send_ctx_free(s);
@@ -372,7 +371,6 @@ static void refuse_limited(struct gw_conn *c, enum limit_kind k, const struct rl
     uint64_t now = uv_now(&gw.loop);
     char text[96];
 
-    mx_inc(gw_stats.dropped, k == LIMIT_TYPING ? "reason=\"typing_rate\"" : "reason=\"read_rate\"");
     if (now < c->limit_quiet_ms[k])
         return;
     c->limit_quiet_ms[k] = now + (uint64_t)rl->retry_after * 1000;
@@ -388,7 +386,8 @@ static void on_limit(void *reply, void *arg)
 
     if (l->c->wsi == NULL) {
         /* closed meanwhile: nothing to do */
-    } else if (rl_result_from_reply(reply, limit_per_minute(l->kind), 0, &rl) == 0 &&
+    } else if (rl_result_from_reply(reply, limit_kinds[l->kind].scope, limit_per_minute(l->kind), 0,
+                                    &rl) == 0 &&
                !rl.allowed) {
         refuse_limited(l->c, l->kind, &rl);
     } else {

@@ -44,8 +44,6 @@ void gw_stats_init(void)
                                    "Reads of missed messages from PostgreSQL, by kind");
     gw_stats.closed = mx_counter("chat_gateway_sockets_closed_total",
                                  "Sockets the gateway closed, by WebSocket close code");
-    gw_stats.dropped =
-        mx_counter("chat_gateway_frames_dropped_total", "Client frames dropped, by reason");
     gw_stats.refused = mx_counter("chat_gateway_handshakes_refused_total",
                                   "Handshakes refused by admission, by reason");
     gw_stats.stream_events =

@@ -7,6 +7,7 @@
 #include "events.h"
 #include "message.h"
 #include "ratelimit.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -219,7 +220,7 @@ static void test_ratelimit_within_limits(void **state)
 {
     struct rl_result r;
     (void)state;
-    assert_int_equal(rl_result_from_reply(reply4(3, 50, 10, 3000), 60, 1000, &r), 0);
+    assert_int_equal(rl_result_from_reply(reply4(3, 50, 10, 3000), "user", 60, 1000, &r), 0);
     assert_true(r.allowed);
     assert_int_equal(r.limit, 60);
     assert_int_equal(r.remaining, 57);
@@ -230,7 +231,7 @@ static void test_ratelimit_minute_exceeded(void **state)
 {
     struct rl_result r;
     (void)state;
-    assert_int_equal(rl_result_from_reply(reply4(61, 42, 61, 3000), 60, 1000, &r), 0);
+    assert_int_equal(rl_result_from_reply(reply4(61, 42, 61, 3000), "user", 60, 1000, &r), 0);
     assert_false(r.allowed);
     assert_int_equal(r.remaining, 0);
     assert_int_equal(r.retry_after, 42);
@@ -240,7 +241,7 @@ static void test_ratelimit_hour_exceeded(void **state)
 {
     struct rl_result r;
     (void)state;
-    assert_int_equal(rl_result_from_reply(reply4(2, 42, 1001, 1800), 60, 1000, &r), 0);
+    assert_int_equal(rl_result_from_reply(reply4(2, 42, 1001, 1800), "user", 60, 1000, &r), 0);
     assert_false(r.allowed);
     assert_int_equal(r.limit, 1000);
     assert_int_equal(r.retry_after, 1800);
@@ -253,8 +254,23 @@ static void test_ratelimit_malformed_reply(void **state)
     (void)state;
     memset(&bad, 0, sizeof(bad));
     bad.type = REDIS_REPLY_ERROR;
-    assert_int_equal(rl_result_from_reply(&bad, 60, 1000, &r), -1);
-    assert_int_equal(rl_result_from_reply(NULL, 60, 1000, &r), -1);
+    assert_int_equal(rl_result_from_reply(&bad, "user", 60, 1000, &r), -1);
+    assert_int_equal(rl_result_from_reply(NULL, "user", 60, 1000, &r), -1);
+}
+
+static void test_ratelimit_refusals_are_counted_by_scope(void **state)
+{
+    struct rl_result r;
+    (void)state;
+    stats_init("t");
+    rl_result_from_reply(reply4(3, 50, 10, 3000), "typing", 60, 1000, &r);
+    rl_result_from_reply(reply4(61, 42, 61, 3000), "typing", 60, 1000, &r);
+    rl_result_from_reply(reply4(61, 42, 61, 3000), "msg", 60, 1000, &r);
+    rl_result_from_reply(NULL, "msg", 60, 1000, &r);
+    assert_true(mx_value(stats.rate_limited, "scope=\"typing\"") == 1);
+    assert_true(mx_value(stats.rate_limited, "scope=\"msg\"") == 1);
+    mx_reset();
+    memset(&stats, 0, sizeof(stats));
 }
 
 static void test_ratelimit_keys(void **state)
@@ -432,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_ratelimit_minute_exceeded),
         cmocka_unit_test(test_ratelimit_hour_exceeded),
         cmocka_unit_test(test_ratelimit_malformed_reply),
+        cmocka_unit_test(test_ratelimit_refusals_are_counted_by_scope),
         cmocka_unit_test(test_ratelimit_keys),
         cmocka_unit_test(test_event_shard_is_stable_and_in_range),
         cmocka_unit_test(test_event_json),
