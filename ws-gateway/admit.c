@@ -201,6 +201,16 @@ const char *admit_verdict_str(enum admit_verdict v)
     return "refused";
 }
 
+void admit_each_user(void (*fn)(const char *user_id))
+{
+    struct user_entry *u, *tmp;
+
+    HASH_ITER(hh, admit.users, u, tmp)
+    {
+        fn(u->id);
+    }
+}
+
 int admit_address_sockets(const char *addr)
 {
     struct addr_entry *a = addr_get(addr, false);

@@ -72,6 +72,9 @@ const char *admit_verdict_label(enum admit_verdict v);
 /* What a verdict means, for the refusal's text. */
 const char *admit_verdict_str(enum admit_verdict v);
 
+/* Call fn with the id of every user with a counted socket here (presence's heartbeat). */
+void admit_each_user(void (*fn)(const char *user_id));
+
 /* Counts, for the unit tests and /health. */
 int admit_address_sockets(const char *addr);
 int admit_user_sockets(const char *user_id);

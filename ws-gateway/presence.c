@@ -10,6 +10,7 @@
  * sockets of one user on one gateway count once.
  */
 #include "presence.h"
+#include "admit.h"
 #include "events.h"
 #include "fanout.h"
 #include "gw.h"
@@ -21,8 +22,6 @@
 
 #define PRESENCE_TTL_MS 15000
 #define PRESENCE_BEAT_MS 5000
-
-#define PRESENCE_BUCKETS 4096
 
 /* KEYS: the user's presence, the online set; ARGV: gateway, now, user. 1: offline everywhere. */
 static struct rds_script leave_script = {
@@ -61,42 +60,13 @@ static void on_left(void *reply, void *arg)
 }
 
 /*
- * Authorised sockets per user on this gateway: connects and disconnects
- * look the user up in a hash instead of scanning every socket (a scan made
- * a connect storm quadratic).
+ * Authorised sockets per user on this gateway are admit.c's count (a hash,
+ * not a scan: a scan made a connect storm quadratic): join runs after the
+ * socket was counted for its user, leave before it is uncounted.
  */
-struct local_user {
-    struct local_user *next;
-    int sockets;
-    char id[UUID_STR_LEN];
-};
-
 static struct {
-    struct local_user *users[PRESENCE_BUCKETS];
     uv_timer_t heartbeat;
 } presence;
-
-/* Add delta to the user's socket count; returns the new count. */
-static int local_sockets_add(const char *user_id, int delta)
-{
-    struct local_user **p = &presence.users[ev_hash(user_id) % PRESENCE_BUCKETS], *u;
-
-    while (*p != NULL && strcmp((*p)->id, user_id) != 0)
-        p = &(*p)->next;
-    u = *p;
-    if (u == NULL) {
-        if (delta <= 0 || (u = calloc(1, sizeof(*u))) == NULL)
-            return delta > 0 ? delta : 0;
-        snprintf(u->id, sizeof(u->id), "%s", user_id);
-        *p = u;
-    }
-    u->sockets += delta;
-    if (u->sockets > 0)
-        return u->sockets;
-    *p = u->next;
-    free(u);
-    return 0;
-}
 
 static void vouch(const char *user_id)
 {
@@ -119,7 +89,7 @@ void presence_join(struct gw_conn *c)
     char(*ids)[UUID_STR_LEN];
 
     vouch(c->user_id);
-    if (local_sockets_add(c->user_id, 1) > 1)
+    if (admit_user_sockets(c->user_id) > 1)
         return; /* this gateway already announced the user */
     if ((n = fanout_conv_ids(c, &ids)) >= 0)
         announce(c->user_id, ids, n, true);
@@ -132,8 +102,8 @@ void presence_leave(struct gw_conn *c)
     const char *args[] = {key, EV_ONLINE_KEY, gw.cfg.gateway_id, now, c->user_id};
     struct leave_ctx *x;
 
-    if (local_sockets_add(c->user_id, -1) > 0 || (x = calloc(1, sizeof(*x))) == NULL)
-        return;
+    if (admit_user_sockets(c->user_id) > 1 || (x = calloc(1, sizeof(*x))) == NULL)
+        return; /* another socket of the user stays here */
     snprintf(x->user_id, sizeof(x->user_id), "%s", c->user_id);
     x->n = fanout_conv_ids(c, &x->convs);
     if (x->n < 0)
@@ -150,9 +120,7 @@ void presence_leave(struct gw_conn *c)
 static void on_heartbeat(uv_timer_t *t)
 {
     (void)t;
-    for (int i = 0; i < PRESENCE_BUCKETS; i++)
-        for (struct local_user *u = presence.users[i]; u != NULL; u = u->next)
-            vouch(u->id);
+    admit_each_user(vouch);
 }
 
 void presence_start(void)

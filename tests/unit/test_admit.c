@@ -111,6 +111,32 @@ static void test_idle_addresses_are_swept(void **state)
     admit_close(&t);
 }
 
+static int seen_users;
+static void count_user(const char *user_id)
+{
+    assert_true(strcmp(user_id, U1) == 0 || strcmp(user_id, U2) == 0);
+    seen_users++;
+}
+
+static void test_each_user_once(void **state)
+{
+    struct admit_ticket t[3];
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        admit_open(&t[i], "10.0.4.1");
+    assert_true(admit_user(&t[0], U1));
+    assert_true(admit_user(&t[1], U1));
+    assert_true(admit_user(&t[2], U2));
+    seen_users = 0;
+    admit_each_user(count_user);
+    assert_int_equal(seen_users, 2);
+    for (int i = 0; i < 3; i++)
+        admit_close(&t[i]);
+    seen_users = 0;
+    admit_each_user(count_user);
+    assert_int_equal(seen_users, 0);
+}
+
 static void test_canonical_address(void **state)
 {
     char a[ADMIT_ADDR_LEN] = "::ffff:127.0.0.1", b[ADMIT_ADDR_LEN] = "::1",
@@ -134,6 +160,7 @@ int main(void)
         cmocka_unit_test_setup(test_user_cap_across_addresses, setup),
         cmocka_unit_test_setup(test_handshake_rate_window, setup),
         cmocka_unit_test_setup(test_idle_addresses_are_swept, setup),
+        cmocka_unit_test_setup(test_each_user_once, setup),
         cmocka_unit_test_setup(test_canonical_address, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
