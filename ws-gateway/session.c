@@ -12,6 +12,7 @@
 #include "session.h"
 #include "gw_stats.h"
 #include "admit.h"
+#include "authorize.h"
 #include "client.h"
 #include "conn.h"
 #include "fanout.h"
@@ -173,7 +174,7 @@ static int on_established(struct lws *wsi, struct gw_conn **slot)
     if (c->conv_id[0] == '\0' && urlarg(wsi, "since=", since, sizeof(since)) == 0)
         resume_points(c, since);
     if (handshake_token(wsi, tok, sizeof(tok)) == 0)
-        client_authorize(c, tok);
+        authorize_socket(c, tok);
     /* else: the first frame must be {"type":"auth","token":...} */
     return 0;
 }
