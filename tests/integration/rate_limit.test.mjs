@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { execSync } from 'node:child_process';
 
 const STRICT = `${process.env.CHAT_STRICT_BASE_URL || 'http://127.0.0.1:18001'}/api/v1`;
 const MAIN = `${process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000'}/api/v1`;
@@ -148,4 +149,18 @@ test('typing signals and read marks per minute per user, with the 429 shape of m
   // another user's buckets are their own
   const conv2 = (await call(MAIN, 'POST', '/conversations/direct', { token: c.token, body: { other_user_id: b.id } })).json;
   assert.equal((await call(STRICT, 'POST', `/conversations/${conv2.id}/typing`, { token: c.token, body: { is_typing: true } })).status, 200);
+});
+
+test('with Redis down, login is not throttled (fails open, like every limit) and answers as usual', async () => {
+  const a = await register();
+  execSync(`${process.env.CHAT_STACK} redis-stop`);
+  try {
+    const ip = randomLoopback();
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await loginFrom(ip, a.name, 'wrong-password'));
+    assert.deepEqual(got, [401, 401, 401, 401, 401], 'no 429 (nothing counts), no 5xx');
+    assert.equal(await loginFrom(ip, a.name, 'password123'), 200);
+  } finally {
+    execSync(`${process.env.CHAT_STACK} redis-start`);
+  }
 });
