@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PKGS=(build-essential cmake pkg-config
       libfcgi-dev libfcgi-bin libwebsockets-dev libwebsockets-evlib-uv libuv1-dev uthash-dev
-      libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libpq-dev libcmocka-dev
+      libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libpq-dev libcmocka-dev libunistring-dev
       postgresql postgresql-contrib redis-server redis-tools nginx-light
       libsystemd-dev systemd curl procps iproute2)
 # Node.js runs the integration tests; any packaging of it will do (Debian's
