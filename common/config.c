@@ -329,6 +329,7 @@ static int read_limits(struct reader *r, struct chat_config *cfg)
            read_int(r, "LOGIN_FAILURES_PER_ACCOUNT", 50, 1, 10000000, &cfg->login_fails_account) ||
            read_int(r, "MAX_GROUP_MEMBERS", 1000, 2, 100000, &cfg->max_group_members) ||
            read_int(r, "MAX_ROOMS_PER_USER", 100, 1, 1000000, &cfg->max_rooms_per_user) ||
+           read_int(r, "MESSAGE_EDIT_WINDOW_MINUTES", 0, 0, 5256000, &cfg->edit_window_minutes) ||
            read_int(r, "WS_MAX_SOCKETS_PER_USER", 16, 1, 1000000, &cfg->ws_max_per_user) ||
            read_int(r, "WS_MAX_SOCKETS_PER_ADDRESS", 256, 1, 1000000, &cfg->ws_max_per_address) ||
            read_int(r, "WS_MAX_UNAUTHENTICATED_PER_ADDRESS", 16, 1, 1000000,

@@ -58,6 +58,7 @@ struct chat_config {
     /* membership */
     int max_group_members; /* members of a group or room, owner included */
     int max_rooms_per_user; /* rooms a user may have created */
+    int edit_window_minutes; /* how long a message can be edited (0: for ever) */
 
     /* WebSocket admission (per gateway process) */
     int ws_max_per_user;        /* open sockets of one user */

@@ -31,8 +31,65 @@ void ev_stream_key(int shard, char out[EV_KEY_MAX])
 
 void ev_cache_key(const char *conversation_id, char out[EV_KEY_MAX])
 {
-    snprintf(out, EV_KEY_MAX, "chat:recent:%s", conversation_id);
+    snprintf(out, EV_KEY_MAX, "chat:recent:{%s}", conversation_id);
 }
+
+void ev_cache_version_key(const char *conversation_id, char out[EV_KEY_MAX])
+{
+    snprintf(out, EV_KEY_MAX, "chat:recent:{%s}:v", conversation_id);
+}
+
+/* The cache scripts: see events.h. EV_CACHE_SIZE is 50, the TTL a day. */
+static const char cache_apply_src[] =
+    "local v = redis.call('GET', KEYS[2])\n"
+    "if not v then return 0 end\n"
+    "v = tonumber(v)\n"
+    "local s = tonumber(ARGV[1])\n"
+    "if s <= v then return 1 end\n"
+    "if s ~= v + 1 then redis.call('DEL', KEYS[1], KEYS[2]) return 2 end\n"
+    "local score = ARGV[3]\n"
+    "if ARGV[2] == 'add' then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[1], score, score)\n"
+    "  redis.call('ZADD', KEYS[1], score, ARGV[4])\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -51)\n"
+    "else\n"
+    "  if redis.call('ZCOUNT', KEYS[1], score, score) > 0 then\n"
+    "    redis.call('ZREMRANGEBYSCORE', KEYS[1], score, score)\n"
+    "    redis.call('ZADD', KEYS[1], score, ARGV[4])\n"
+    "  end\n"
+    "  if ARGV[5] then\n"
+    "    local needle = '\"reply_to\":{\"id\":\"' .. ARGV[5] .. '\"'\n"
+    "    for _, e in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+    "      if string.find(e, needle, 1, true) then\n"
+    "        redis.call('DEL', KEYS[1], KEYS[2]) return 3\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], ARGV[1], 'EX', " EV_CACHE_TTL_SECONDS ")\n"
+    "redis.call('EXPIRE', KEYS[1], " EV_CACHE_TTL_SECONDS ")\n"
+    "return 1\n";
+
+struct rds_script ev_cache_fill_script = {
+    .src = "local v = redis.call('GET', KEYS[2])\n"
+           "if v and tonumber(v) > tonumber(ARGV[1]) then return 0 end\n"
+           "redis.call('DEL', KEYS[1])\n"
+           "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+           "redis.call('SET', KEYS[2], ARGV[1], 'EX', " EV_CACHE_TTL_SECONDS ")\n"
+           "if #ARGV > 1 then redis.call('EXPIRE', KEYS[1], " EV_CACHE_TTL_SECONDS ") end\n"
+           "return 1\n",
+};
+
+struct rds_script ev_cache_read_script = {
+    .src = "local v = redis.call('GET', KEYS[2])\n"
+           "local r = {v or false, redis.call('ZCARD', KEYS[1])}\n"
+           "if v then\n"
+           "  for _, e in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do\n"
+           "    r[#r + 1] = e\n"
+           "  end\n"
+           "end\n"
+           "return r\n",
+};
 
 void ev_typing_key(const char *conversation_id, char out[EV_KEY_MAX])
 {
@@ -120,6 +177,40 @@ json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                      message_id);
 }
 
+json_t *ev_message_change(const char *type, const char *conversation_id, long long seq,
+                          const char *user_id, json_t *message)
+{
+    return json_pack("{s:s, s:s, s:I, s:O?, s:s?, s:O}", "type", type, "conversation_id",
+                     conversation_id, "seq", (json_int_t)seq, "message_id",
+                     json_object_get(message, "id"), "user_id", user_id, "message", message);
+}
+
+json_t *ev_reaction(const char *type, const char *conversation_id, long long seq,
+                    const char *message_id, const char *emoji, const char *user_id, long long count)
+{
+    return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I}", "type", type, "conversation_id",
+                     conversation_id, "seq", (json_int_t)seq, "message_id", message_id, "emoji",
+                     emoji, "user_id", user_id, "count", (json_int_t)count);
+}
+
+json_t *ev_member(const char *type, const char *conversation_id, long long seq,
+                  const char *user_id)
+{
+    return json_pack("{s:s, s:s, s:I, s:s}", "type", type, "conversation_id", conversation_id,
+                     "seq", (json_int_t)seq, "user_id", user_id);
+}
+
+bool ev_type_is_durable(const char *type)
+{
+    static const char *const durable[] = {"message",        "message_updated", "message_deleted",
+                                          "reaction_added", "reaction_removed", "member_added",
+                                          "member_removed"};
+    for (size_t i = 0; i < sizeof(durable) / sizeof(*durable); i++)
+        if (strcmp(type, durable[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Append the command argv[0..argc) to p. */
 static void pub_add(struct ev_pub *p, int argc, const char *const *argv)
 {
@@ -149,6 +240,20 @@ int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, con
     return 0;
 }
 
+/* Append the cache's apply script for p->cached at seq (see events.h). */
+static void pub_cache_apply(struct ev_pub *p, const char *cid, long long seq, long long score,
+                            const char *mode, const char *message_id)
+{
+    const char *argv[] = {"EVAL",  cache_apply_src, "2",       p->key,    p->vkey,
+                          p->seq, mode,            p->score, p->cached, message_id};
+
+    ev_cache_key(cid, p->key);
+    ev_cache_version_key(cid, p->vkey);
+    snprintf(p->seq, sizeof(p->seq), "%lld", seq);
+    snprintf(p->score, sizeof(p->score), "%lld", score);
+    pub_add(p, message_id != NULL ? 10 : 9, argv);
+}
+
 int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
                    json_t *message)
 {
@@ -166,17 +271,27 @@ int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, l
     }
     pub_xadd(p, nshards, conversation_id, payload);
     p->cached = cached;
-    ev_cache_key(conversation_id, p->key);
-    snprintf(p->score, sizeof(p->score), "%lld", seq);
-    snprintf(p->trim, sizeof(p->trim), "%d", -(EV_CACHE_SIZE + 1));
-    {
-        const char *zadd[] = {"ZADD", p->key, p->score, cached};
-        const char *ztrim[] = {"ZREMRANGEBYRANK", p->key, "0", p->trim};
-        const char *expire[] = {"EXPIRE", p->key, EV_CACHE_TTL_SECONDS};
-        pub_add(p, 4, zadd);
-        pub_add(p, 4, ztrim);
-        pub_add(p, 3, expire);
+    pub_cache_apply(p, conversation_id, seq, seq, "add", NULL);
+    return 0;
+}
+
+int ev_pub_change(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
+                  const json_t *ev, const json_t *message)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    char *payload = json_dumps(ev, JSON_COMPACT), *cached = json_dumps(message, JSON_COMPACT);
+    bool preview = type != NULL && strncmp(type, "message_", 8) == 0; /* edit or delete */
+
+    memset(p, 0, sizeof(*p));
+    if (payload == NULL || cached == NULL) {
+        free(payload);
+        free(cached);
+        return -1;
     }
+    pub_xadd(p, nshards, conversation_id, payload);
+    p->cached = cached;
+    pub_cache_apply(p, conversation_id, seq, json_integer_value(json_object_get(message, "seq")),
+                    "set", preview ? json_string_value(json_object_get(message, "id")) : NULL);
     return 0;
 }
 
@@ -256,6 +371,16 @@ int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation
     struct ev_pub p;
 
     if (ev_pub_message(&p, nshards, conversation_id, seq, message) != 0)
+        return -1;
+    return pub_send(r, &p);
+}
+
+int ev_publish_change(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
+                      const json_t *ev, const json_t *message)
+{
+    struct ev_pub p;
+
+    if (ev_pub_change(&p, nshards, conversation_id, seq, ev, message) != 0)
         return -1;
     return pub_send(r, &p);
 }

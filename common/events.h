@@ -33,6 +33,8 @@ uint32_t ev_hash(const char *s);
 int ev_shard(const char *conversation_id, int nshards);
 void ev_stream_key(int shard, char out[EV_KEY_MAX]);
 void ev_cache_key(const char *conversation_id, char out[EV_KEY_MAX]);  /* chat:recent:{id} */
+/* chat:recent:{id}:v: the seq of the last event the cache reflects */
+void ev_cache_version_key(const char *conversation_id, char out[EV_KEY_MAX]);
 void ev_typing_key(const char *conversation_id, char out[EV_KEY_MAX]); /* chat:typing:{id} */
 void ev_presence_key(const char *user_id, char out[EV_KEY_MAX]);       /* chat:presence:{id} */
 
@@ -64,6 +66,24 @@ char *ev_message_text(const char *conversation_id, long long seq, const char *me
 int ev_message_text_split(const char *payload, size_t len, char conversation_id[64], long long *seq,
                           const char **message, size_t *message_len);
 json_t *ev_typing(const char *conversation_id, const char *user_id, int is_typing);
+
+/*
+ * The durable events beside a message's creation, each with the seq it took:
+ *   {"type":"message_updated"|"message_deleted","conversation_id","seq","message_id",
+ *    "user_id" (who did it),"message":{the message now (a tombstone once deleted)}}
+ *   {"type":"reaction_added"|"reaction_removed","conversation_id","seq","message_id",
+ *    "emoji","user_id","count" (the emoji's count on the message after it)}
+ *   {"type":"member_added"|"member_removed","conversation_id","seq","user_id"}
+ */
+json_t *ev_message_change(const char *type, const char *conversation_id, long long seq,
+                          const char *user_id, json_t *message /* borrowed */);
+json_t *ev_reaction(const char *type, const char *conversation_id, long long seq,
+                    const char *message_id, const char *emoji, const char *user_id, long long count);
+json_t *ev_member(const char *type, const char *conversation_id, long long seq,
+                  const char *user_id);
+
+/* Whether an event of this type takes a seq of the conversation's one sequence. */
+bool ev_type_is_durable(const char *type);
 json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
                 const char *message_id);
 
@@ -77,11 +97,12 @@ json_t *ev_read(const char *conversation_id, const char *user_id, long long seq,
  * so it must stay where it was filled until sent.
  */
 #define EV_PUB_MAX 4
+#define EV_PUB_ARGS 10
 struct ev_pub {
     int n;
     int argc[EV_PUB_MAX];
-    const char *argv[EV_PUB_MAX][8];
-    char stream[EV_KEY_MAX], key[EV_KEY_MAX], score[24], trim[16]; /* key: cache or typing set */
+    const char *argv[EV_PUB_MAX][EV_PUB_ARGS];
+    char stream[EV_KEY_MAX], key[EV_KEY_MAX], vkey[EV_KEY_MAX], score[24], seq[24];
     char *payload, *cached;
 };
 
@@ -91,6 +112,32 @@ int ev_pub_event(struct ev_pub *p, int nshards, const char *conversation_id, con
 /* Fill p for a stored message (borrowed) at seq. Returns 0, or -1 when out of memory. */
 int ev_pub_message(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
                    json_t *message);
+
+/*
+ * Fill p for a change of a stored message: the XADD of ev (borrowed: a
+ * message_updated / message_deleted / reaction event at seq) and the cache's
+ * update to message (borrowed: the message as it is now, read after the
+ * change committed). Returns 0, or -1 when out of memory.
+ */
+int ev_pub_change(struct ev_pub *p, int nshards, const char *conversation_id, long long seq,
+                  const json_t *ev, const json_t *message);
+
+/*
+ * The cache of recent messages (chat:recent:{id}, score = seq, member = the
+ * message's compact JSON; chat:recent:{id}:v = the last seq it reflects).
+ * It is trusted only when its version equals the conversation's last_seq,
+ * so it must reflect every event in order: an update at seq v+1 applies, one
+ * at or below v is already there, one past v+1 (an event it never got)
+ * drops the cache, which the next history read fills again from the
+ * database (ev_cache_fill_script, only over an older version). A missing
+ * cache stays missing until then. An edit or delete of a message that a
+ * cached entry replies to drops the cache too (the entry's reply preview
+ * would be stale).
+ *   apply: KEYS cache, version; ARGV seq, "add"|"set", score, message JSON
+ *   fill:  KEYS cache, version; ARGV seq, then score, JSON pairs
+ *   read:  KEYS cache, version; ARGV n -> {version or false, size, newest n entries...}
+ */
+extern struct rds_script ev_cache_fill_script, ev_cache_read_script;
 
 /*
  * Fill p for a typing change of user_id (borrowed) in the conversation: the
@@ -111,10 +158,14 @@ int ev_publish(struct rds_conn *r, int nshards, const char *conversation_id, con
 
 /*
  * Publish a message event and add the message to the conversation's
- * cache in one pipeline (XADD, ZADD, ZREMRANGEBYRANK, EXPIRE).
+ * cache in one pipeline (XADD, then the cache's apply script).
  */
 int ev_publish_message(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
                        json_t *message /* borrowed */);
+
+/* ev_pub_change() sent on r. Returns 0, or -1 (Redis unavailable). */
+int ev_publish_change(struct rds_conn *r, int nshards, const char *conversation_id, long long seq,
+                      const json_t *ev, const json_t *message);
 
 /* Store and publish a typing change in one pipeline. Returns 0, or -1 (Redis unavailable). */
 int ev_publish_typing(struct rds_conn *r, int nshards, const char *conversation_id,

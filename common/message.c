@@ -5,24 +5,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The mentioned members of one send: $1 conversation, $3 sender, $7 names,
+ * $8 ids (see msg_send_stmt). A one-time filter on the parameters skips the
+ * scan for the usual send that mentions nobody.
+ */
+#define MSG_MENTIONS_OF(cid, sender, names, ids)                                                   \
+    "(SELECT coalesce(array_agg(cm.user_id ORDER BY cm.user_id), '{}')"                            \
+    "   FROM conversation_members cm JOIN users mu ON mu.id = cm.user_id"                          \
+    "  WHERE (" names " IS NOT NULL OR " ids " IS NOT NULL)"                                      \
+    "    AND cm.conversation_id = " cid " AND cm.user_id <> " sender                              \
+    "    AND (lower(mu.username) = ANY (string_to_array(" names ", ' '))"                          \
+    "         OR cm.user_id = ANY (string_to_array(" ids ", ' ')::uuid[])))"
+
 /* clang-format off */
 const char msg_send_sql[] =
     "WITH mem AS ("
     "  SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3"
     "), prior AS ("
-    "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content FROM messages m"
+    "  SELECT m.id, m.seq, m.created_at, m.client_message_id, m.content, m.edited_at,"
+    "         m.deleted_at, m.reactions, m.mentions, m.reply_to_id FROM messages m"
     "  WHERE $5::text IS NOT NULL AND m.conversation_id = $1 AND m.sender_id = $3"
     "    AND m.client_message_id = $5::text"
+    "), bad AS ("
+    "  SELECT EXISTS (SELECT 1 FROM mem) AND NOT EXISTS (SELECT 1 FROM prior)"
+    "     AND $6::uuid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages r"
+    "         WHERE r.id = $6::uuid AND r.conversation_id = $1) AS reply"
     "), bump AS ("
-    "  UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now(),"
-    "         updated_at = now()"
+    "  UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1,"
+    "         last_message_seq = last_seq + 1, last_message_at = now(), updated_at = now()"
     "  WHERE id = $1 AND EXISTS (SELECT 1 FROM mem) AND NOT EXISTS (SELECT 1 FROM prior)"
-    "  RETURNING last_seq"
+    "    AND NOT (SELECT reply FROM bad)"
+    "  RETURNING last_seq, message_count"
     "), ins AS ("
-    "  INSERT INTO messages (id, conversation_id, seq, sender_id, content,"
-    "                        client_message_id)"
-    "  SELECT $2, $1, bump.last_seq, $3, $4, $5::text FROM bump"
-    "  RETURNING id, seq, created_at, client_message_id, content"
+    "  INSERT INTO messages (id, conversation_id, seq, n, sender_id, content,"
+    "                        client_message_id, reply_to_id, mentions)"
+    "  SELECT $2, $1, bump.last_seq, bump.message_count, $3, $4, $5::text, $6::uuid,"
+    "         " MSG_MENTIONS_OF("$1", "$3", "$7::text", "$8::text") " FROM bump"
+    "  RETURNING id, seq, created_at, client_message_id, content, edited_at, deleted_at,"
+    "            reactions, mentions, reply_to_id"
+    "), men AS ("
+    "  INSERT INTO message_mentions (message_id, user_id, conversation_id, seq)"
+    "  SELECT ins.id, unnest(ins.mentions), $1, ins.seq FROM ins"
     "), own AS ("
     /* Sending implies having read the conversation up to one's own message. */
     "  UPDATE conversation_members SET"
@@ -30,10 +54,10 @@ const char msg_send_sql[] =
     "    delivered_seq = greatest(delivered_seq, bump.last_seq)"
     "  FROM bump WHERE conversation_id = $1 AND user_id = $3"
     ") "
-    "SELECT " MSG_COLS ", m.fresh "
-    "FROM (SELECT ins.*, $3::uuid AS sender_id, true AS fresh FROM ins"
-    "      UNION ALL SELECT prior.*, $3::uuid, false FROM prior) m"
-    " CROSS JOIN (SELECT username, deleted_at FROM users WHERE id = $3) u";
+    "SELECT " MSG_COLS ", m.fresh, bad.reply "
+    "FROM bad LEFT JOIN (SELECT ins.*, $3::uuid AS sender_id, true AS fresh FROM ins"
+    "      UNION ALL SELECT prior.*, $3::uuid, false FROM prior) m ON true"
+    " LEFT JOIN users u ON u.id = $3 AND m.id IS NOT NULL";
 /* clang-format on */
 
 struct db_stmt msg_send_stmt = {.name = "msg_send", .sql = msg_send_sql};
@@ -41,19 +65,26 @@ struct db_stmt msg_send_stmt = {.name = "msg_send", .sql = msg_send_sql};
 /* clang-format off */
 const char msg_send_many_sql[] =
     "WITH input AS ("
-    "  SELECT t.cid, t.id, t.sender, t.content, t.cmid, t.ord"
-    "  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])"
-    "       WITH ORDINALITY AS t(cid, id, sender, content, cmid, ord)"
+    "  SELECT t.cid, t.id, t.sender, t.content, t.cmid, t.reply, t.names, t.ids, t.ord"
+    "  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[],"
+    "              $7::text[], $8::text[])"
+    "       WITH ORDINALITY AS t(cid, id, sender, content, cmid, reply, names, ids, ord)"
     "), ok AS ("
     "  SELECT i.* FROM input i WHERE EXISTS (SELECT 1 FROM conversation_members m"
     "    WHERE m.conversation_id = i.cid AND m.user_id = i.sender)"
     "), prior AS ("
-    "  SELECT o.ord, m.id, m.seq, m.created_at, m.client_message_id, m.content"
+    "  SELECT o.ord, m.id, m.seq, m.created_at, m.client_message_id, m.content, m.edited_at,"
+    "         m.deleted_at, m.reactions, m.mentions, m.reply_to_id"
     "  FROM ok o JOIN messages m ON m.conversation_id = o.cid AND m.sender_id = o.sender"
     "   AND m.client_message_id = o.cmid"
+    "), bad AS ("
+    "  SELECT o.ord FROM ok o WHERE o.reply IS NOT NULL"
+    "   AND NOT EXISTS (SELECT 1 FROM prior p WHERE p.ord = o.ord)"
+    "   AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.id = o.reply AND r.conversation_id = o.cid)"
     "), fresh AS ("
     "  SELECT o.*, row_number() OVER (PARTITION BY o.cid ORDER BY o.ord) AS k"
     "  FROM ok o WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.ord = o.ord)"
+    "   AND NOT EXISTS (SELECT 1 FROM bad b WHERE b.ord = o.ord)"
     "), counts AS ("
     "  SELECT cid, count(*) AS n FROM fresh GROUP BY cid"
     "), lk AS MATERIALIZED ("
@@ -66,15 +97,23 @@ const char msg_send_many_sql[] =
     "  SELECT c.id FROM conversations c WHERE c.id IN (SELECT cid FROM counts)"
     "  ORDER BY c.id FOR NO KEY UPDATE"
     "), bump AS ("
-    "  UPDATE conversations c SET last_seq = c.last_seq + counts.n, last_message_at = now(),"
+    "  UPDATE conversations c SET last_seq = c.last_seq + counts.n,"
+    "         message_count = c.message_count + counts.n,"
+    "         last_message_seq = c.last_seq + counts.n, last_message_at = now(),"
     "         updated_at = now()"
     "  FROM counts JOIN lk ON lk.id = counts.cid WHERE c.id = counts.cid"
-    "  RETURNING c.id, c.last_seq - counts.n AS base"
+    "  RETURNING c.id, c.last_seq - counts.n AS base, c.message_count - counts.n AS nbase"
     "), ins AS ("
-    "  INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id)"
-    "  SELECT f.id, f.cid, b.base + f.k, f.sender, f.content, f.cmid"
+    "  INSERT INTO messages (id, conversation_id, seq, n, sender_id, content, client_message_id,"
+    "                        reply_to_id, mentions)"
+    "  SELECT f.id, f.cid, b.base + f.k, b.nbase + f.k, f.sender, f.content, f.cmid, f.reply,"
+    "         " MSG_MENTIONS_OF("f.cid", "f.sender", "f.names", "f.ids")
     "  FROM fresh f JOIN bump b ON b.id = f.cid"
-    "  RETURNING id, seq, created_at, client_message_id, content"
+    "  RETURNING id, conversation_id, seq, created_at, client_message_id, content, edited_at,"
+    "            deleted_at, reactions, mentions, reply_to_id"
+    "), men AS ("
+    "  INSERT INTO message_mentions (message_id, user_id, conversation_id, seq)"
+    "  SELECT ins.id, unnest(ins.mentions), ins.conversation_id, ins.seq FROM ins"
     "), mine AS ("
     "  SELECT f.cid, f.sender, max(b.base + f.k) AS seq"
     "  FROM fresh f JOIN bump b ON b.id = f.cid GROUP BY f.cid, f.sender"
@@ -89,14 +128,16 @@ const char msg_send_many_sql[] =
     "  FROM mine s JOIN mlk ON mlk.conversation_id = s.cid AND mlk.user_id = s.sender"
     "  WHERE m.conversation_id = s.cid AND m.user_id = s.sender"
     ") "
-    "SELECT " MSG_COLS ", m.fresh "
+    "SELECT " MSG_COLS ", m.fresh, b.ord IS NOT NULL "
     "FROM input i LEFT JOIN ("
     "  SELECT f.ord, ins.id, ins.seq, f.sender AS sender_id, ins.created_at,"
-    "         ins.client_message_id, ins.content, true AS fresh"
+    "         ins.client_message_id, ins.content, ins.edited_at, ins.deleted_at, ins.reactions,"
+    "         ins.mentions, ins.reply_to_id, true AS fresh"
     "  FROM fresh f JOIN ins ON ins.id = f.id"
     "  UNION ALL SELECT p.ord, p.id, p.seq, o.sender, p.created_at, p.client_message_id,"
-    "         p.content, false"
+    "         p.content, p.edited_at, p.deleted_at, p.reactions, p.mentions, p.reply_to_id, false"
     "  FROM prior p JOIN ok o ON o.ord = p.ord) m ON m.ord = i.ord"
+    " LEFT JOIN bad b ON b.ord = i.ord"
     " LEFT JOIN users u ON u.id = i.sender AND m.id IS NOT NULL"
     " ORDER BY i.ord";
 /* clang-format on */
@@ -197,6 +238,25 @@ void msg_row_from_result(const PGresult *r, int row, int col0, const char *conve
     m->content = db_get(r, row, col0 + MSG_COL_CONTENT);
     m->created_at = db_get(r, row, col0 + MSG_COL_CREATED);
     m->client_message_id = db_get(r, row, col0 + MSG_COL_CLIENT_ID);
+    m->edited_at = db_get(r, row, col0 + MSG_COL_EDITED);
+    m->deleted = PQgetvalue(r, row, col0 + MSG_COL_DELETED)[0] == 't';
+    m->reactions = db_get(r, row, col0 + MSG_COL_REACTIONS);
+    m->mentions = db_get(r, row, col0 + MSG_COL_MENTIONS);
+    m->reply_to = db_get(r, row, col0 + MSG_COL_REPLY_TO);
+}
+
+/* A JSON text column as a value: empty arrays without a parse; `fallback` when NULL or bad. */
+static json_t *json_column(const char *text, json_t *fallback)
+{
+    json_t *v;
+
+    if (text == NULL || strcmp(text, "[]") == 0)
+        return fallback;
+    v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (v == NULL)
+        return fallback;
+    json_decref(fallback);
+    return v;
 }
 
 json_t *msg_row_to_json(const struct msg_row *m)
@@ -208,12 +268,19 @@ json_t *msg_row_to_json(const struct msg_row *m)
                            m->sender_username ? m->sender_username : "deleted user");
     else
         sender = json_pack("{s:n, s:s}", "id", "username", "deleted user");
-    o = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:s, s:s, s:o*}", "id", m->id, "conversation_id",
+    o = json_pack("{s:s, s:s, s:I, s:s?, s:s?, s:s, s:s, s:o*}", "id", m->id, "conversation_id",
                   m->conversation_id, "seq", (json_int_t)m->seq, "sender_id", m->sender_id,
-                  "content", m->content, "timestamp", m->created_at, "created_at", m->created_at,
-                  "sender", sender);
-    if (o != NULL && m->client_message_id != NULL)
+                  "content", m->deleted ? NULL : m->content, "timestamp", m->created_at,
+                  "created_at", m->created_at, "sender", sender);
+    if (o == NULL)
+        return NULL;
+    if (m->client_message_id != NULL)
         json_object_set_new(o, "client_message_id", json_string(m->client_message_id));
+    json_object_set_new(o, "edited_at", m->edited_at ? json_string(m->edited_at) : json_null());
+    json_object_set_new(o, "deleted", json_boolean(m->deleted));
+    json_object_set_new(o, "reply_to", m->deleted ? json_null() : json_column(m->reply_to, json_null()));
+    json_object_set_new(o, "mentions", m->deleted ? json_array() : json_column(m->mentions, json_array()));
+    json_object_set_new(o, "reactions", m->deleted ? json_array() : json_column(m->reactions, json_array()));
     return o;
 }
 

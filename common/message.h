@@ -26,6 +26,11 @@ struct msg_row {
     const char *content;
     const char *created_at; /* ISO 8601 UTC */
     const char *client_message_id;
+    const char *edited_at; /* NULL: never edited */
+    bool deleted;          /* a tombstone: content, mentions and reactions erased */
+    const char *reactions; /* JSON text [{emoji, count, user_ids}] */
+    const char *mentions;  /* JSON text [user_id] */
+    const char *reply_to;  /* JSON text {id, sender_id, content, deleted}, or NULL */
 };
 
 /*
@@ -51,8 +56,15 @@ bool msg_client_id_valid(const char *id);
 #define MSG_COLS_OF(m, u)                                                  \
     m ".id, " m ".seq, " m ".sender_id, "                                  \
     "CASE WHEN " u ".deleted_at IS NULL THEN " u ".username END, "         \
-    m ".content, " MSG_TS(m ".created_at") ", " m ".client_message_id"
+    m ".content, " MSG_TS(m ".created_at") ", " m ".client_message_id, "   \
+    MSG_TS(m ".edited_at") ", " m ".deleted_at IS NOT NULL, "              \
+    m ".reactions::text, array_to_json(" m ".mentions)::text, "            \
+    "(SELECT json_build_object('id', r.id, 'sender_id', r.sender_id,"      \
+    "   'content', CASE WHEN r.deleted_at IS NULL THEN left(r.content, "   \
+    MSG_REPLY_PREVIEW_STR ") END, 'deleted', r.deleted_at IS NOT NULL)"     \
+    "   FROM messages r WHERE r.id = " m ".reply_to_id)::text"
 /* clang-format on */
+#define MSG_REPLY_PREVIEW_STR "100" /* characters of a replied-to message shown */
 #define MSG_COLS MSG_COLS_OF("m", "u")
 #define MSG_FROM "messages m LEFT JOIN users u ON u.id = m.sender_id"
 
@@ -64,6 +76,11 @@ enum msg_col {
     MSG_COL_CONTENT,
     MSG_COL_CREATED,
     MSG_COL_CLIENT_ID,
+    MSG_COL_EDITED,
+    MSG_COL_DELETED,
+    MSG_COL_REACTIONS,
+    MSG_COL_MENTIONS,
+    MSG_COL_REPLY_TO,
     MSG_NCOLS
 };
 
@@ -77,20 +94,26 @@ void msg_row_from_result(const PGresult *r, int row, int col0, const char *conve
 
 /*
  * The send statement. Parameters: $1 conversation_id, $2 new message id,
- * $3 sender_id, $4 content, $5 client_message_id (NULL = none).
- * Result: the message's MSG_COLS, then MSG_SEND_COL_FRESH. No row: the
- * sender is not a member. A retried send with the same client_message_id
+ * $3 sender_id, $4 content, $5 client_message_id (NULL = none),
+ * $6 reply_to_id (NULL = none), $7 the @names of the content (msgtext_mentions:
+ * space-separated, lower case; NULL = none), $8 explicit mention ids
+ * (space-separated UUIDs; NULL = none). Mentions are the members (not the
+ * sender) named either way; others are ignored.
+ * Result: one row, the message's MSG_COLS, then MSG_SEND_COL_FRESH and
+ * MSG_SEND_COL_BAD_REPLY. The id column NULL: nothing stored, because the
+ * sender is not a member, or (bad_reply) reply_to_id is not a message of the
+ * conversation. A retried send with the same client_message_id
  * returns the first message with fresh = 'f'. A concurrent duplicate fails
  * with DB_ERR_UNIQUE and the whole statement rolls back (no sequence
  * number is lost); run it again (msg_send_should_retry()).
  */
 extern struct db_stmt msg_send_stmt;
 extern const char msg_send_sql[]; /* its text */
-enum { MSG_SEND_COL_FRESH = MSG_NCOLS, MSG_SEND_NPARAMS = 5 };
+enum { MSG_SEND_COL_FRESH = MSG_NCOLS, MSG_SEND_COL_BAD_REPLY, MSG_SEND_NPARAMS = 8 };
 
 /*
  * The send statement for several messages in one transaction: the same
- * five parameters as arrays (element k of each is message k), one row per
+ * eight parameters as arrays (element k of each is message k), one row per
  * message in input order with msg_send_stmt's columns, all NULL where
  * msg_send_stmt would return no row. Messages of one conversation get
  * consecutive seqs in input order. Conversations are locked in id order,

@@ -15,6 +15,7 @@
 
 #include "db.h"
 #include "message.h"
+#include "msgtext.h"
 #include "ratelimit.h"
 
 #include <jansson.h>
@@ -26,6 +27,10 @@
 struct send_input {
     const char *content;
     const char *client_message_id; /* NULL: none */
+    char reply_to[UUID_STR_LEN];   /* "": none; else canonical (lower case) */
+    /* the content's @names (msgtext_mentions) and the explicit mention_ids, space-separated */
+    char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1];
+    char ids[MSGTEXT_MENTIONS_MAX * UUID_STR_LEN + 1];
 };
 
 /* Why a send was refused, as the client is told. */
@@ -41,8 +46,10 @@ struct send_error {
  * object). conversation_id is the conversation the send goes to; a
  * "conversation_id" in the body must name the same one. The client id is
  * the body's "client_message_id", else fallback_client_id (REST: the
- * Idempotency-Key header; NULL on the socket). max_chars: the content's
- * limit in characters. Returns 0 with *in filled, or -1 with *err filled.
+ * Idempotency-Key header; NULL on the socket). Optional "reply_to_id" (a
+ * UUID) and "mention_ids" (at most MSGTEXT_MENTIONS_MAX UUIDs); the
+ * content's @names are read here. max_chars: the content's limit in
+ * characters. Returns 0 with *in filled, or -1 with *err filled.
  */
 int send_validate(const json_t *body, const char *conversation_id, const char *fallback_client_id,
                   int max_chars, struct send_input *in, struct send_error *err);
@@ -66,8 +73,9 @@ bool send_should_retry(enum db_err err, int attempt);
 /*
  * The stored message from a send's result (msg_send_stmt's shape: its one
  * row, or none): 0 with *m (borrowing from r) and *fresh (false for a
- * replayed client id), or -1 with *err when there is no row (not a member,
- * or no such conversation).
+ * replayed client id), or -1 with *err when nothing was stored (not a
+ * member or no such conversation: 404; reply_to_id not a message of the
+ * conversation: 422).
  */
 int send_result(const PGresult *r, const char *conversation_id, struct msg_row *m, bool *fresh,
                 struct send_error *err);

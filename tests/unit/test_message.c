@@ -73,7 +73,7 @@ static void test_client_message_id_rules(void **state)
 
 static void test_message_json_shape(void **state)
 {
-    struct msg_row m = {"m1", "c1", 7, "u1", "alice", "hi", "2026-01-01T00:00:00.000000Z", NULL};
+    struct msg_row m = {.id = "m1", .conversation_id = "c1", .seq = 7, .sender_id = "u1", .sender_username = "alice", .content = "hi", .created_at = "2026-01-01T00:00:00.000000Z"};
     json_t *o;
     (void)state;
     o = msg_row_to_json(&m);
