@@ -34,6 +34,7 @@ enum conv_col {
     CONV_COL_LAST_MSG, /* MSG_NCOLS columns, in the order of enum msg_col */
     CONV_COL_WATERMARKS = CONV_COL_LAST_MSG + MSG_NCOLS,
     CONV_COL_PARTICIPANT_COUNT,
+    CONV_COL_MENTIONS,
     CONV_NCOLS
 };
 
@@ -41,7 +42,9 @@ enum conv_col {
 #define CONV_SELECT                                                                                \
     "SELECT c.id, c.type, c.name, c.description, c.created_by,"                                    \
     "       " MSG_TS("c.created_at") ","                                                           \
-    "       greatest(c.last_seq - cm.last_read_seq, 0),"                                           \
+    "       greatest(c.message_count - coalesce((SELECT r.n FROM messages r"                        \
+    "          WHERE r.conversation_id = c.id AND r.seq <= cm.last_read_seq"                     \
+    "          ORDER BY r.seq DESC LIMIT 1), 0), 0),"                                              \
     "       (SELECT json_agg(json_build_object('user_id', x.id, 'username', x.username,"           \
     "                                          'display_name', x.display_name,"                    \
     "                                          'role', x.role) ORDER BY x.joined_at, x.id)"        \
@@ -53,9 +56,11 @@ enum conv_col {
     "       (SELECT json_agg(json_build_array(w.user_id, w.last_read_seq,"                         \
     "                                         greatest(w.delivered_seq, w.last_read_seq)))"        \
     "          FROM conversation_members w WHERE w.conversation_id = c.id),"                       \
-    "       c.member_count"                                                                        \
+    "       c.member_count,"                                                                       \
+    "       (SELECT count(*) FROM message_mentions mm WHERE mm.user_id = cm.user_id"               \
+    "           AND mm.conversation_id = c.id AND mm.seq > cm.last_read_seq)"                      \
     "  FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id"             \
-    "  LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq"                 \
+    "  LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_message_seq"                 \
     "  LEFT JOIN users lu ON lu.id = lm.sender_id"
 /* clang-format on */
 
@@ -147,12 +152,13 @@ json_t *conv_from_row(const PGresult *r, int i)
         if (last != NULL)
             json_object_set_new(last, "read_status", json_string(msg_read_status(m.seq, mr, md)));
     }
-    o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:o, s:I, s:o*}", "id", cid, "type",
+    o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:I, s:o, s:I, s:o*}", "id", cid, "type",
                   db_get(r, i, CONV_COL_TYPE), "name", db_get(r, i, CONV_COL_NAME), "description",
                   db_get(r, i, CONV_COL_DESCRIPTION), "created_by",
                   db_get(r, i, CONV_COL_CREATED_BY), "created_at",
                   db_get(r, i, CONV_COL_CREATED_AT), "unread_count",
-                  (json_int_t)atoll(PQgetvalue(r, i, CONV_COL_UNREAD)), "participants",
+                  (json_int_t)atoll(PQgetvalue(r, i, CONV_COL_UNREAD)), "mention_count",
+                  (json_int_t)atoll(PQgetvalue(r, i, CONV_COL_MENTIONS)), "participants",
                   json_column(r, i, CONV_COL_PARTICIPANTS), "participant_count",
                   (json_int_t)atoll(PQgetvalue(r, i, CONV_COL_PARTICIPANT_COUNT)), "last_message",
                   last);

@@ -5,9 +5,11 @@
  * watermarks, cursor position and the page in a single statement), or,
  * for a first page with use_cache=true, from the Redis cache of the last
  * 50 messages when that cache provably holds exactly the rows the database
- * would return: the entries must be the contiguous seq range ending at the
- * conversation's last_seq read in the same round trip as the membership
- * check. Anything else falls back to the database and refills the cache.
+ * would return: its version (the seq of the last event it reflects, kept
+ * by the scripts of common/events.c) must be the conversation's last_seq
+ * read in the same round trip as the membership check, and it must hold
+ * min(50, message_count) entries. Anything else falls back to the database
+ * and refills the cache with that statement's snapshot.
  */
 #include "messages.h"
 #include "auth.h"
@@ -42,7 +44,8 @@ static struct db_stmt page_stmt = {
         "    CASE WHEN $3::uuid IS NULL THEN 9223372036854775807"
         "         ELSE (SELECT seq FROM messages WHERE id = $3::uuid"
         "               AND conversation_id = $1) END AS cseq,"
-        "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq"
+        "    (SELECT last_seq FROM conversations WHERE id = $1) AS last_seq,"
+        "    (SELECT message_count FROM conversations WHERE id = $1) AS message_count"
         "), wm AS ("
         "  SELECT (array_agg(user_id ORDER BY rd, user_id))[1] AS ru,"
         "    (array_agg(rd ORDER BY rd, user_id))[1] AS r1,"
@@ -53,7 +56,7 @@ static struct db_stmt page_stmt = {
         "  FROM (SELECT user_id, last_read_seq AS rd,"
         "               greatest(delivered_seq, last_read_seq) AS dv"
         "        FROM conversation_members WHERE conversation_id = $1) x"
-        ") SELECT meta.member, meta.cseq, meta.last_seq,"
+        ") SELECT meta.member, meta.cseq, meta.last_seq, meta.message_count,"
         "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2, p.*"
         " FROM meta CROSS JOIN wm LEFT JOIN LATERAL ("
         "   SELECT " MSG_COLS " FROM " MSG_FROM
@@ -66,6 +69,7 @@ enum {
     PAGE_COL_MEMBER,
     PAGE_COL_CURSOR_SEQ,
     PAGE_COL_LAST_SEQ,
+    PAGE_COL_MESSAGE_COUNT,
     PAGE_COL_READ_USER,
     PAGE_COL_READ_MIN,
     PAGE_COL_READ_NEXT,
@@ -138,35 +142,36 @@ static void put(char **at, const char *s, size_t n)
 }
 
 /*
- * The page as text from the cached entries r->element[0, 2, ...] (newest
+ * The page as text from the cached entries r->element[2 ..] (newest
  * first), each with read_status added before its closing brace: the
  * entries are already JSON, so the page is spliced instead of parsed and
  * dumped again. Returns a malloc'd body, or NULL when an entry is not in
- * the shape msg_text_scan() expects or is not the seq it must be.
+ * the shape msg_text_scan() expects or the seqs do not descend.
  */
-static char *page_splice(const redisReply *r, long long n, long long last_seq, bool has_more,
-                         const struct page_wm *wm, size_t *len)
+static char *page_splice(const redisReply *r, size_t n, bool has_more, const struct page_wm *wm,
+                         size_t *len)
 {
     static const char head[] = "{\"messages\":[", status[] = ",\"read_status\":\"";
     char id[UUID_STR_LEN], sender[UUID_STR_LEN], *body, *at;
     size_t cap = sizeof(head) + 64 + UUID_STR_LEN;
-    long long seq;
+    long long seq, prev = -1;
 
-    for (long long i = 0; i < n; i++)
-        cap += r->element[2 * i]->len + sizeof(status) + 16;
+    for (size_t i = 0; i < n; i++)
+        cap += r->element[2 + i]->len + sizeof(status) + 16;
     body = malloc(cap);
     if (body == NULL)
         return NULL;
     at = body;
     put(&at, head, sizeof(head) - 1);
-    for (long long i = 0; i < n; i++) {
-        const redisReply *v = r->element[2 * i];
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = r->element[2 + i];
         const char *st;
         if (v->type != REDIS_REPLY_STRING || msg_text_scan(v->str, v->len, id, &seq, sender) != 0 ||
-            seq != last_seq - i) {
+            (prev >= 0 && seq >= prev)) {
             free(body);
             return NULL;
         }
+        prev = seq;
         st = page_status(wm, seq, sender[0] != '\0' ? sender : NULL);
         if (i > 0)
             put(&at, ",", 1);
@@ -183,26 +188,30 @@ static char *page_splice(const redisReply *r, long long n, long long last_seq, b
 }
 
 /*
- * Answer the first page from the cache when it holds exactly seqs
- * (last_seq - n + 1 .. last_seq), n = min(limit, last_seq). Returns 0 when
- * answered, -1 when the cache cannot be trusted (nothing sent).
+ * Answer the first page from the cache when its version is last_seq and it
+ * holds min(EV_CACHE_SIZE, count) entries. Returns 0 when answered, -1 when
+ * the cache cannot be trusted (nothing sent).
  */
 static int page_from_cache(struct http_req *req, const char *cid, int limit, long long last_seq,
-                           const struct page_wm *wm)
+                           long long count, const struct page_wm *wm)
 {
-    long long n = last_seq < limit ? last_seq : limit, lo = last_seq - n + 1;
-    char key[EV_KEY_MAX], min[24], max[24], *body = NULL;
+    long long held = count < EV_CACHE_SIZE ? count : EV_CACHE_SIZE;
+    size_t n = (size_t)(held < limit ? held : limit);
+    char key[EV_KEY_MAX], vkey[EV_KEY_MAX], lim[16], *body = NULL;
+    const char *args[3] = {key, vkey, lim};
     redisReply *r;
     size_t len;
 
-    if (n == 0 || limit > EV_CACHE_SIZE)
+    if (limit > EV_CACHE_SIZE)
         return -1;
     ev_cache_key(cid, key);
-    snprintf(min, sizeof(min), "%lld", lo);
-    snprintf(max, sizeof(max), "%lld", last_seq);
-    r = rds_cmd(&req->be->rds, "ZREVRANGEBYSCORE %s %s %s WITHSCORES", key, max, min);
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n * 2)
-        body = page_splice(r, n, last_seq, lo > 1, wm, &len);
+    ev_cache_version_key(cid, vkey);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    r = rds_eval(&req->be->rds, &ev_cache_read_script, 2, 3, args);
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 + n &&
+        r->element[0]->type == REDIS_REPLY_STRING && atoll(r->element[0]->str) == last_seq &&
+        r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == held)
+        body = page_splice(r, n, count > (long long)n, wm, &len);
     if (r != NULL)
         freeReplyObject(r);
     if (body == NULL)
@@ -213,52 +222,47 @@ static int page_from_cache(struct http_req *req, const char *cid, int limit, lon
     return 0;
 }
 
-/* Put the newest page (messages newest first) into the cache; best effort. */
-static void cache_fill(struct http_req *req, const char *cid, const json_t *msgs)
+/*
+ * Put the newest messages of r (the page statement's rows, newest first,
+ * at most EV_CACHE_SIZE) into the cache at version last_seq: the state of
+ * that one statement's snapshot. Best effort.
+ */
+static void cache_fill(struct http_req *req, const char *cid, const PGresult *r, int rows,
+                       long long last_seq)
 {
-    char key[EV_KEY_MAX], score[24], trim[16];
-    size_t i, n = json_array_size(msgs);
-    int appended = 0;
-    json_t *m;
+    char key[EV_KEY_MAX], vkey[EV_KEY_MAX], version[24], scores[EV_CACHE_SIZE][24];
+    char *texts[EV_CACHE_SIZE];
+    const char *args[3 + 2 * EV_CACHE_SIZE];
+    int n = 0;
+    redisReply *rep;
 
-    if (n == 0)
-        return;
     ev_cache_key(cid, key);
-    json_array_foreach(msgs, i, m)
-    {
-        json_t *copy;
-        char *text;
-        if (i >= EV_CACHE_SIZE)
-            break;
-        copy = json_deep_copy(m);
-        json_object_del(copy, "read_status");
-        text = json_dumps(copy, JSON_COMPACT);
-        json_decref(copy);
-        if (text == NULL)
-            continue;
-        snprintf(score, sizeof(score), "%lld",
-                 (long long)json_integer_value(json_object_get(m, "seq")));
-        {
-            const char *argv[] = {"ZADD", key, score, text};
-            if (rds_append_argv(&req->be->rds, 4, argv, NULL) == 0)
-                appended++;
-        }
-        free(text);
+    ev_cache_version_key(cid, vkey);
+    snprintf(version, sizeof(version), "%lld", last_seq);
+    args[0] = key;
+    args[1] = vkey;
+    args[2] = version;
+    for (int i = 0; i < rows && n < EV_CACHE_SIZE; i++) {
+        struct msg_row m;
+        json_t *o;
+
+        msg_row_from_result(r, i, PAGE_COL_MSG, cid, &m);
+        o = msg_row_to_json(&m);
+        texts[n] = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (texts[n] == NULL)
+            goto out; /* a partial cache would not be trusted anyway */
+        snprintf(scores[n], sizeof(scores[n]), "%lld", m.seq);
+        args[3 + 2 * n] = scores[n];
+        args[4 + 2 * n] = texts[n];
+        n++;
     }
-    snprintf(trim, sizeof(trim), "%d", -(EV_CACHE_SIZE + 1));
-    {
-        const char *t[] = {"ZREMRANGEBYRANK", key, "0", trim};
-        const char *e[] = {"EXPIRE", key, EV_CACHE_TTL_SECONDS};
-        if (appended > 0 && rds_append_argv(&req->be->rds, 4, t, NULL) == 0 &&
-            rds_append_argv(&req->be->rds, 3, e, NULL) == 0)
-            appended += 2;
-    }
-    while (appended-- > 0) {
-        redisReply *rep;
-        if (rds_collect(&req->be->rds, 1, &rep) != 0)
-            break;
+    rep = rds_eval(&req->be->rds, &ev_cache_fill_script, 2, 3 + 2 * n, args);
+    if (rep != NULL)
         freeReplyObject(rep);
-    }
+out:
+    while (n-- > 0)
+        free(texts[n]);
 }
 
 /* Run the page statement; answers and returns NULL on error or non-member. */
@@ -300,7 +304,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
     bool has_cursor = http_query(req, "cursor", cursor, sizeof(cursor)) && cursor[0] != '\0';
     bool try_cache = query_true(req, "use_cache") && !has_cursor;
     struct page_wm wm;
-    int limit, n;
+    int limit, fetch, n;
     json_t *msgs;
     PGresult *r;
 
@@ -310,20 +314,23 @@ void msg_page_reply(struct http_req *req, const char *cid)
         http_error(req, 422, "validation_error", "cursor: must be a message id (UUID)");
         return;
     }
+    try_cache = try_cache && limit <= EV_CACHE_SIZE;
     /* With the cache, ask for the meta row only; the rows only on a miss. */
     r = page_query(req, cid, has_cursor ? cursor : NULL, limit, !try_cache);
     if (r == NULL)
         return;
+    fetch = limit;
     if (try_cache) {
         page_wm_load(r, &wm);
-        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)), &wm) ==
-            0) {
+        if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)),
+                            atoll(PQgetvalue(r, 0, PAGE_COL_MESSAGE_COUNT)), &wm) == 0) {
             PQclear(r);
             return;
         }
         PQclear(r);
         http_header(req, "X-Cache: miss");
-        r = page_query(req, cid, NULL, limit, true);
+        fetch = EV_CACHE_SIZE; /* the whole cache's worth, to fill it */
+        r = page_query(req, cid, NULL, fetch, true);
         if (r == NULL)
             return;
     }
@@ -342,9 +349,9 @@ void msg_page_reply(struct http_req *req, const char *cid)
             json_array_append_new(msgs, o);
         }
     }
-    PQclear(r);
     if (try_cache)
-        cache_fill(req, cid, msgs);
+        cache_fill(req, cid, r, n < fetch ? n : fetch, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)));
+    PQclear(r);
     http_reply(req, 200, page_body(msgs, n > limit));
 }
 
@@ -394,7 +401,10 @@ void msg_send_reply(struct http_req *req, const char *cid)
     }
     if (send_result(r, cid, &m, &fresh, &serr) != 0) {
         PQclear(r);
-        auth_not_found(req, "conversation"); /* 401 instead when the caller was deleted */
+        if (serr.status == 404)
+            auth_not_found(req, "conversation"); /* 401 instead when the caller was deleted */
+        else
+            send_refused(req, &serr);
         return;
     }
     msg = msg_row_to_json(&m);

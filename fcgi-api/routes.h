@@ -42,6 +42,13 @@ void route_conv_read(struct http_req *req);
 void route_typing_set(struct http_req *req);
 void route_typing_get(struct http_req *req);
 
+/* routes_changes.c */
+void route_msg_edit(struct http_req *req);
+void route_msg_delete(struct http_req *req);
+void route_reaction_add(struct http_req *req);
+void route_reaction_remove(struct http_req *req);
+void route_conv_events(struct http_req *req);
+
 /* routes_messages.c */
 void route_msg_list(struct http_req *req);
 void route_msg_send(struct http_req *req);
