@@ -22,6 +22,7 @@ struct send_ctx {
     char id[UUID_STR_LEN];
     char *content;
     char *client_id;
+    struct send_input in; /* reply and mentions; its strings are content and client_id */
     int attempt;
 };
 
@@ -84,10 +85,11 @@ static void on_stored(PGresult *r, enum db_err err, void *arg)
 /* Queue s's statement; s is answered and freed by on_stored, or here when the queue is full. */
 static void send_store(struct send_ctx *s)
 {
-    const struct send_input in = {.content = s->content, .client_message_id = s->client_id};
     const char *params[MSG_SEND_NPARAMS];
 
-    send_params(s->conv_id, s->id, s->c->user_id, &in, params);
+    s->in.content = s->content;
+    s->in.client_message_id = s->client_id;
+    send_params(s->conv_id, s->id, s->c->user_id, &s->in, params);
 
     if (pgq_exec_batched(gw_pg(s->conv_id), &send_batch, MSG_SEND_NPARAMS, params, on_stored, s) !=
         0) {
@@ -132,6 +134,7 @@ static void client_message(struct gw_conn *c, const struct frame *f, const char 
     uuid_v7_string(s->id);
     s->content = strdup(in.content);
     s->client_id = in.client_message_id ? strdup(in.client_message_id) : NULL;
+    s->in = in; /* the borrowed strings are replaced by the copies at the store */
     if (s->content == NULL || (in.client_message_id != NULL && s->client_id == NULL)) {
         send_ctx_free(s);
         return;
