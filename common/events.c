@@ -42,9 +42,14 @@ void ev_cache_version_key(const char *conversation_id, char out[EV_KEY_MAX])
 /* The cache scripts: see events.h. EV_CACHE_SIZE is 50, the TTL a day. */
 static const char cache_apply_src[] =
     "local v = redis.call('GET', KEYS[2])\n"
-    "if not v then return 0 end\n"
-    "v = tonumber(v)\n"
     "local s = tonumber(ARGV[1])\n"
+    /* no cache: only the conversation's first event can start one (from nothing) */
+    "if not v then\n"
+    "  if s ~= 1 then return 0 end\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  v = 0\n"
+    "end\n"
+    "v = tonumber(v)\n"
     "if s <= v then return 1 end\n"
     "if s ~= v + 1 then redis.call('DEL', KEYS[1], KEYS[2]) return 2 end\n"
     "local score = ARGV[3]\n"

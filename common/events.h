@@ -130,7 +130,8 @@ int ev_pub_change(struct ev_pub *p, int nshards, const char *conversation_id, lo
  * at or below v is already there, one past v+1 (an event it never got)
  * drops the cache, which the next history read fills again from the
  * database (ev_cache_fill_script, only over an older version). A missing
- * cache stays missing until then. An edit or delete of a message that a
+ * cache stays missing until then, except that the conversation's first
+ * event (seq 1) starts it from nothing. An edit or delete of a message that a
  * cached entry replies to drops the cache too (the entry's reply preview
  * would be stale).
  *   apply: KEYS cache, version; ARGV seq, "add"|"set", score, message JSON

@@ -296,7 +296,9 @@ static void test_event_shard_is_stable_and_in_range(void **state)
     ev_stream_key(3, key);
     assert_string_equal(key, "chat:events:3");
     ev_cache_key("c1", key);
-    assert_string_equal(key, "chat:recent:c1");
+    assert_string_equal(key, "chat:recent:{c1}");
+    ev_cache_version_key("c1", key);
+    assert_string_equal(key, "chat:recent:{c1}:v");
     ev_typing_key("c1", key);
     assert_string_equal(key, "chat:typing:c1");
 }
@@ -341,7 +343,7 @@ static void test_event_message_text(void **state)
     json_decref(msg);
 }
 
-/* A message's publication: XADD of the spliced event on its shard, then the cache commands. */
+/* A message's publication: XADD of the spliced event on its shard, then the cache's apply script. */
 static void test_event_publication_commands(void **state)
 {
     const char *cid = "0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa";
@@ -352,18 +354,21 @@ static void test_event_publication_commands(void **state)
     (void)state;
 
     assert_int_equal(ev_pub_message(&p, 8, cid, 7, msg), 0);
-    assert_int_equal(p.n, 4);
+    assert_int_equal(p.n, 2);
     ev_stream_key(ev_shard(cid, 8), stream);
     assert_int_equal(p.argc[0], 8);
     assert_string_equal(p.argv[0][0], "XADD");
     assert_string_equal(p.argv[0][1], stream);
     assert_string_equal(p.argv[0][7], want);
-    assert_string_equal(p.argv[1][0], "ZADD");
-    assert_string_equal(p.argv[1][2], "7");
-    assert_string_equal(p.argv[1][3], mt);
-    assert_string_equal(p.argv[2][0], "ZREMRANGEBYRANK");
-    assert_string_equal(p.argv[3][0], "EXPIRE");
-    assert_string_equal(p.argv[1][1], p.argv[3][1]);
+    /* EVAL src 2 cache version seq mode score message */
+    assert_int_equal(p.argc[1], 9);
+    assert_string_equal(p.argv[1][0], "EVAL");
+    assert_string_equal(p.argv[1][3], "chat:recent:{0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa}");
+    assert_string_equal(p.argv[1][4], "chat:recent:{0192f0c4-7d1e-7c3a-9b2f-aaaaaaaaaaaa}:v");
+    assert_string_equal(p.argv[1][5], "7");
+    assert_string_equal(p.argv[1][6], "add");
+    assert_string_equal(p.argv[1][7], "7");
+    assert_string_equal(p.argv[1][8], mt);
     ev_pub_free(&p);
     assert_int_equal(ev_pub_event(&p, 8, cid, msg), 0);
     assert_int_equal(p.n, 1);
