@@ -75,6 +75,8 @@ static const char cache_apply_src[] =
     "redis.call('EXPIRE', KEYS[1], " EV_CACHE_TTL_SECONDS ")\n"
     "return 1\n";
 
+struct rds_script ev_cache_apply_script = {.src = cache_apply_src};
+
 struct rds_script ev_cache_fill_script = {
     .src = "local v = redis.call('GET', KEYS[2])\n"
            "if v and tonumber(v) > tonumber(ARGV[1]) then return 0 end\n"
@@ -256,6 +258,7 @@ static void pub_cache_apply(struct ev_pub *p, const char *cid, long long seq, lo
     ev_cache_version_key(cid, p->vkey);
     snprintf(p->seq, sizeof(p->seq), "%lld", seq);
     snprintf(p->score, sizeof(p->score), "%lld", score);
+    p->script = p->n;
     pub_add(p, message_id != NULL ? 10 : 9, argv);
 }
 
@@ -335,28 +338,56 @@ void ev_pub_free(struct ev_pub *p)
     memset(p, 0, sizeof(*p));
 }
 
-static int collect_ok(struct rds_conn *r, int n)
+/* One command, its reply checked: 0, or -1. */
+static int collect_ok_one(struct rds_conn *r, int argc, const char **argv)
 {
-    redisReply *rep[8];
-    int rc = rds_collect(r, n, rep);
-    for (int i = 0; i < n; i++) {
-        if (rep[i] != NULL && rep[i]->type == REDIS_REPLY_ERROR)
-            rc = -1;
-        if (rep[i] != NULL)
-            freeReplyObject(rep[i]);
-    }
+    redisReply *rep = NULL;
+    int rc = rds_append_argv(r, argc, argv, NULL);
+
+    if (rc == 0)
+        rc = rds_collect(r, 1, &rep);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+        rc = -1;
+    if (rep != NULL)
+        freeReplyObject(rep);
     return rc;
 }
 
-/* Send p's commands in one pipeline and check every reply; frees p. */
+/*
+ * Send p's commands in one pipeline and check every reply; frees p. The
+ * cache script goes by EVALSHA (its SHA learnt once per process); after a
+ * NOSCRIPT (Redis restarted) it is sent again with its source.
+ */
 static int pub_send(struct rds_conn *r, struct ev_pub *p)
 {
+    redisReply *rep[EV_PUB_MAX] = {0};
+    const char *src = NULL;
+    char sha[41];
     int rc = 0;
 
+    if (p->script > 0 && rds_script_sha(r, &ev_cache_apply_script, sha) == 0) {
+        src = p->argv[p->script][1];
+        p->argv[p->script][0] = "EVALSHA";
+        p->argv[p->script][1] = sha;
+    }
     for (int i = 0; i < p->n && rc == 0; i++)
         rc = rds_append_argv(r, p->argc[i], p->argv[i], NULL);
     if (rc == 0)
-        rc = collect_ok(r, p->n);
+        rc = rds_collect(r, p->n, rep);
+    for (int i = 0; i < p->n; i++) {
+        if (rep[i] == NULL)
+            continue;
+        if (rep[i]->type == REDIS_REPLY_ERROR && i == p->script && src != NULL &&
+            strncmp(rep[i]->str, "NOSCRIPT", 8) == 0) {
+            rds_script_forget(&ev_cache_apply_script);
+            p->argv[i][0] = "EVAL";
+            p->argv[i][1] = src;
+            rc = collect_ok_one(r, p->argc[i], p->argv[i]) || rc;
+        } else if (rep[i]->type == REDIS_REPLY_ERROR) {
+            rc = -1;
+        }
+        freeReplyObject(rep[i]);
+    }
     ev_pub_free(p);
     return rc;
 }

@@ -104,6 +104,7 @@ struct ev_pub {
     const char *argv[EV_PUB_MAX][EV_PUB_ARGS];
     char stream[EV_KEY_MAX], key[EV_KEY_MAX], vkey[EV_KEY_MAX], score[24], seq[24];
     char *payload, *cached;
+    int script; /* the index of the cache script's command (EVAL src 2 keys...), or 0: none */
 };
 
 /* Fill p for ev (borrowed). Returns 0, or -1 when out of memory (p is then empty). */
@@ -138,7 +139,7 @@ int ev_pub_change(struct ev_pub *p, int nshards, const char *conversation_id, lo
  *   fill:  KEYS cache, version; ARGV seq, then score, JSON pairs
  *   read:  KEYS cache, version; ARGV n -> {version or false, size, newest n entries...}
  */
-extern struct rds_script ev_cache_fill_script, ev_cache_read_script;
+extern struct rds_script ev_cache_apply_script, ev_cache_fill_script, ev_cache_read_script;
 
 /*
  * Fill p for a typing change of user_id (borrowed) in the conversation: the

@@ -238,14 +238,29 @@ static int rds_script_load(struct rds_conn *c, struct rds_script *s, char sha[41
     return rc;
 }
 
+int rds_script_sha(struct rds_conn *c, struct rds_script *s, char sha[41])
+{
+    pthread_mutex_lock(&script_lock);
+    memcpy(sha, s->sha, 41);
+    pthread_mutex_unlock(&script_lock);
+    return sha[0] != '\0' ? 0 : rds_script_load(c, s, sha);
+}
+
+void rds_script_forget(struct rds_script *s)
+{
+    pthread_mutex_lock(&script_lock);
+    s->sha[0] = '\0';
+    pthread_mutex_unlock(&script_lock);
+}
+
 redisReply *rds_eval(struct rds_conn *c, struct rds_script *s, int nkeys, int nargs,
                      const char **args)
 {
-    const char *argv[40];
+    const char *argv[RDS_EVAL_MAX_ARGS + 3];
     char nk[16], sha[41];
     redisReply *r = NULL;
 
-    if (nargs + 3 > 40)
+    if (nargs > RDS_EVAL_MAX_ARGS)
         return NULL;
     pthread_mutex_lock(&script_lock);
     memcpy(sha, s->sha, sizeof(sha));

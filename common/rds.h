@@ -62,8 +62,18 @@ struct rds_script {
  * again after NOSCRIPT (Redis restarted). args are nkeys keys then values.
  * Returns the reply or NULL when Redis is unavailable.
  */
+#define RDS_EVAL_MAX_ARGS 128 /* keys and values of one rds_eval() */
 redisReply *rds_eval(struct rds_conn *c, struct rds_script *s, int nkeys, int nargs,
                      const char **args);
+
+/*
+ * The SHA of s into sha, loading the script first when it is not known yet
+ * (for callers that pipeline EVALSHA themselves). Returns 0, or -1 when
+ * Redis is unavailable. rds_script_forget(): the server answered NOSCRIPT
+ * (it restarted), learn it again next time.
+ */
+int rds_script_sha(struct rds_conn *c, struct rds_script *s, char sha[41]);
+void rds_script_forget(struct rds_script *s);
 
 int64_t rds_now_ms(void);
 

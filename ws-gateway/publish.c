@@ -3,11 +3,25 @@
 #include "events.h"
 #include "gw.h"
 
-/* Send p's commands on the command link (replies unread); frees p. */
+static void ignore_reply(void *reply, void *arg)
+{
+    (void)reply;
+    (void)arg;
+}
+
+/*
+ * Send p's commands on the command link (replies unread; the cache script,
+ * "EVAL src 2 keys...", by EVALSHA through rlink_eval); frees p.
+ */
 static void pub_send(struct ev_pub *p)
 {
-    for (int i = 0; i < p->n; i++)
-        rlink_cmd(gw.cmd, NULL, NULL, p->argc[i], p->argv[i], NULL);
+    for (int i = 0; i < p->n; i++) {
+        if (i == p->script && p->script > 0)
+            rlink_eval(gw.cmd, &ev_cache_apply_script, 2, p->argc[i] - 3, p->argv[i] + 3,
+                       ignore_reply, NULL);
+        else
+            rlink_cmd(gw.cmd, NULL, NULL, p->argc[i], p->argv[i], NULL);
+    }
     ev_pub_free(p);
 }
 

@@ -50,9 +50,10 @@ test('a message whose publisher died after COMMIT still reaches every open socke
   await Promise.all([cb.opened, all.opened]);
   await sleep(300);
   // What chat-api commits for a send, without the publication that would follow it.
-  psql(`WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = '${cid}' RETURNING last_seq)
-        INSERT INTO messages (id, conversation_id, seq, sender_id, content)
-        SELECT '${randomUUID()}', '${cid}', last_seq, '${a.id}', 'committed, never published' FROM bump`);
+  psql(`WITH bump AS (UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1,
+                                last_message_seq = last_seq + 1 WHERE id = '${cid}' RETURNING last_seq, message_count)
+        INSERT INTO messages (id, conversation_id, seq, n, sender_id, content)
+        SELECT '${randomUUID()}', '${cid}', last_seq, message_count, '${a.id}', 'committed, never published' FROM bump`);
   await cb.next(isMsg('committed, never published'), 6000);
   await all.next(isMsg('committed, never published'), 6000);
   // The stream still works after it, in order.
