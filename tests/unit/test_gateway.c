@@ -244,8 +244,14 @@ static void test_member_announcements(void **state)
     assert_int_equal(
         member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added", conv, user, &added, &seq),
         -1);
+    /* since sql/005 a removal carries its seq */
     assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed 3", conv, user,
                                   &added, &seq),
+                     0);
+    assert_int_equal(added, 0);
+    assert_int_equal(seq, 3);
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed -3", conv,
+                                  user, &added, &seq),
                      -1);
     assert_int_equal(member_parse(CID " not-a-uuid added 1", conv, user, &added, &seq), -1);
     assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb joined 1", conv, user,
