@@ -105,7 +105,8 @@ static void on_rate(void *reply, void *arg)
     struct rl_result rl;
 
     /* Redis down: no limit to enforce (fail open, like the REST API). */
-    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
+    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 &&
+        !rl.allowed) {
         send_rate_limited(&rl, &serr);
         send_refused(s->c, &serr);
         send_ctx_free(s);
@@ -192,8 +193,8 @@ static void on_changed_message(PGresult *r, enum db_err err, void *arg)
     msg_row_from_result(r, 0, 0, x->conv_id, &m);
     if ((msg = msg_row_to_json(&m)) == NULL)
         goto out;
-    ev = change_event(change_kind(x->type), x->on, x->conv_id, x->seq, x->c->user_id, msg,
-                      x->emoji, x->count);
+    ev = change_event(change_kind(x->type), x->on, x->conv_id, x->seq, x->c->user_id, msg, x->emoji,
+                      x->count);
     if (ev != NULL)
         publish_change(x->conv_id, x->seq, ev, msg);
 out:
@@ -300,8 +301,8 @@ static void client_change(struct gw_conn *c, const struct frame *f)
     if (f->type == FRAME_EDIT) {
         problem = !json_is_string(content)
                       ? "field required (string)"
-                      : msg_content_problem(json_string_value(content),
-                                            json_string_length(content), gw.cfg.max_message_chars);
+                      : msg_content_problem(json_string_value(content), json_string_length(content),
+                                            gw.cfg.max_message_chars);
         if (problem != NULL) {
             char text[200];
             snprintf(text, sizeof(text), "content: %s (at most %d characters)", problem,

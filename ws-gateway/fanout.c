@@ -49,15 +49,15 @@ char *fanout_sync_frame(const PGresult *r, int row, const char *cid, bool offlin
                         struct fanout_event *e)
 {
     const char *sender;
-    json_t *ev = sync_row_event(r, row, cid, offline ? "offline_message" : "message", &e->seq,
-                                &sender);
+    json_t *ev = sync_row_event(r, row, cid, NULL, &e->seq, &sender), *f = NULL;
     char *text;
 
     e->creation = strcmp(PQgetvalue(r, row, SYNC_COL_KIND), "message") == 0;
     e->sender = sender;
-    if (ev != NULL && e->creation && json_object_get(ev, "read_status") == NULL)
-        json_object_set_new(ev, "read_status", json_string("sent"));
-    text = frame_text(ev, &e->len);
+    if (ev != NULL && e->creation) /* on the socket a creation is the flat message frame */
+        f = message_frame(json_object_get(ev, "message"), offline ? "offline_message" : "message");
+    text = frame_text(e->creation ? f : ev, &e->len);
+    json_decref(f);
     json_decref(ev);
     return text;
 }

@@ -64,9 +64,10 @@ void fanout_catchup(struct gw_sub *s, bool initial);
 
 /*
  * Row `row` of a sync_sql / sync_offline_sql result (common/sync.h) as a
- * frame: a creation as the flat "message" (offline: "offline_message")
- * frame, any other event as its event object. Fills *e; returns the frame
- * text (malloc'd), or NULL when the row could not be rendered.
+ * frame: a creation as the flat "message" frame ("offline_message" for the
+ * connect's offline delivery), any other event as its event object.
+ * Fills *e; returns the frame text (malloc'd), or NULL when the row could
+ * not be rendered.
  */
 char *fanout_sync_frame(const PGresult *r, int row, const char *cid, bool offline,
                         struct fanout_event *e);

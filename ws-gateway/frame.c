@@ -7,7 +7,7 @@ static const struct {
     const char *name;
     enum frame_type type;
 } frame_types[] = {
-    {"auth", FRAME_AUTH},     {"ping", FRAME_PING}, {"message", FRAME_MESSAGE},
+    {"auth", FRAME_AUTH},     {"ping", FRAME_PING},   {"message", FRAME_MESSAGE},
     {"typing", FRAME_TYPING}, {"read", FRAME_READ},   {"edit", FRAME_EDIT},
     {"delete", FRAME_DELETE}, {"react", FRAME_REACT},
 };

@@ -34,7 +34,7 @@ struct frame {
     json_t *json; /* the whole frame, owned; token borrows from it */
     /* "conversation_id", lower-case; "" when absent, not a string or not a UUID */
     char conversation_id[UUID_STR_LEN];
-    const char *token;             /* "token" when a string, else NULL */
+    const char *token; /* "token" when a string, else NULL */
     /* read, edit, delete, react: "message_id", lower-case; "" when absent (read only) */
     char message_id[UUID_STR_LEN];
     bool is_typing; /* typing: "is_typing" */

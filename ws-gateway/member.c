@@ -122,7 +122,7 @@ void member_changed(const char *payload)
     }
     deliver_member_event(v->conv, v->user, added, v->seq);
     if (!added)
-        v->seq = -1; /* a removal's seq is not where anything starts */
+        v->seq = -1;                      /* a removal's seq is not where anything starts */
     if (!conn_has_user(v->user, false)) { /* only authorised sockets have subscriptions */
         free(v);
         return;
