@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync, execFileSync } from 'node:child_process';
-import { api, user, direct, send, sleep } from './helpers.mjs';
+import { api, user, direct, send, sleep, until } from './helpers.mjs';
 import { client, convUrl, allUrl, isMsg } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -30,6 +30,9 @@ const sqlDelete = (mid, uid) =>
   psql(`SELECT r_status || ':' || coalesce(r_seq::text, '') FROM chat_message_delete('${mid}', '${uid}')`);
 const sqlReact = (mid, uid, emoji, on) =>
   psql(`SELECT r_status || ':' || coalesce(r_seq::text, '') FROM chat_message_react('${mid}', '${uid}', '${emoji}', ${on}, 50)`);
+
+const delivered = (cid, u) =>
+  psql(`SELECT delivered_seq FROM conversation_members WHERE conversation_id = '${cid}' AND user_id = '${u.id}'`);
 
 // Send a change frame on socket c and wait for its answer (changed or error) about mid.
 async function frame(c, obj) {
@@ -83,6 +86,9 @@ test('live edit, reactions and delete reach a per-conversation and an all-conver
   assert.deepEqual([evs[3].emoji, evs[3].count], ['👍', 0]);
   assert.equal(evs[5].message.deleted, true);
   assert.equal(evs[5].message.content, null);
+  // the delivered watermarks are message seqs: the change events (seq 6 last) move none
+  await sleep(1200); // two flushes of the delivered marks
+  assert.deepEqual([delivered(cid, a), delivered(cid, b)], ['5', '5']);
   await Promise.all([ca.close(), cb.close(), all.close()]);
 });
 
@@ -107,6 +113,10 @@ test('a client away while a message is edited twice then deleted gets the tombst
   assert.equal(first.content, null);
   for (const e of [evs[1], evs[2], evs[4]]) assert.equal(e.message.deleted, true);
   assert.ok(!JSON.stringify(cb.events).includes('doomed'), 'no stale content anywhere');
+  // delivered marks for the message creation only (2), not for the change events after it
+  assert.equal(await until(() => delivered(cid, b) === '2', 3000), true);
+  await sleep(1200);
+  assert.equal(delivered(cid, b), '2');
   // the stream goes on from there
   await send(cid, a, 'after');
   const m = await cb.next(isMsg('after'));
