@@ -248,3 +248,22 @@ BEGIN
     RETURN QUERY SELECT 'ok', m.conversation_id, v_seq, v_count;
 END
 $$;
+
+-- A removal takes a seq too (chat_member_count, which runs first, took it), so its announcement
+-- carries it like an addition's: "<conversation> <user> removed <seq>" (no seq when the
+-- conversation itself is going away). Gateways deliver the member event to the remaining
+-- members' sockets at that seq.
+CREATE OR REPLACE FUNCTION chat_member_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM pg_notify('chat_member', NEW.conversation_id::text || ' ' || NEW.user_id::text
+            || ' added ' || coalesce((SELECT last_seq FROM conversations
+                                      WHERE id = NEW.conversation_id), 0)::text);
+        RETURN NEW;
+    END IF;
+    PERFORM pg_notify('chat_member', OLD.conversation_id::text || ' ' || OLD.user_id::text
+        || ' removed' || coalesce(' ' || (SELECT last_seq FROM conversations
+                                          WHERE id = OLD.conversation_id)::text, ''));
+    RETURN OLD;
+END
+$$;

@@ -1,10 +1,12 @@
 /* client.c - see client.h. */
 #include "client.h"
 #include "authorize.h"
+#include "change.h"
 #include "events.h"
 #include "fanout.h"
 #include "frame.h"
 #include "gw.h"
+#include "msgtext.h"
 #include "publish.h"
 #include "send.h"
 #include "token.h"
@@ -105,7 +107,8 @@ static void on_rate(void *reply, void *arg)
     struct rl_result rl;
 
     /* Redis down: no limit to enforce (fail open, like the REST API). */
-    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 && !rl.allowed) {
+    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 &&
+        !rl.allowed) {
         send_rate_limited(&rl, &serr);
         send_refused(s->c, &serr);
         send_ctx_free(s);
@@ -142,6 +145,203 @@ static void client_message(struct gw_conn *c, const struct frame *f, const char 
     rl_keys("msg", c->user_id, km, kh);
     if (rlink_eval(gw.cmd, &rl_script, 1, 1, keys, on_rate, s) != 0)
         on_rate(NULL, s);
+}
+
+/* ---- {"type":"edit" | "delete" | "react"}: changes of a stored message ---- */
+
+/*
+ * The rules (who may, the edit window, the seq each change takes) are the
+ * SQL functions' (common/change.h), as for REST. The frame names only the
+ * message, so the statement runs on any link (gw_pg(NULL)); the
+ * conversation comes back with the result. A change that took a seq is
+ * read back (the message as it is now) and published: every subscriber,
+ * the author's sockets too, gets it as its event in seq order.
+ */
+struct change_ctx {
+    struct gw_conn *c;
+    enum frame_type type;
+    bool on;
+    char message_id[UUID_STR_LEN];
+    char conv_id[UUID_STR_LEN];
+    char *content; /* edit */
+    char *names;   /* edit: the content's @names, space-separated; NULL when none */
+    char *emoji;   /* react */
+    long long seq, count;
+};
+
+static void change_ctx_free(struct change_ctx *x)
+{
+    conn_unref(x->c);
+    free(x->content);
+    free(x->names);
+    free(x->emoji);
+    free(x);
+}
+
+static const char *change_kind(enum frame_type t)
+{
+    return t == FRAME_EDIT ? "edit" : t == FRAME_DELETE ? "delete" : "react";
+}
+
+/* The message after the change committed: its event, published with the cache's update. */
+static void on_changed_message(PGresult *r, enum db_err err, void *arg)
+{
+    struct change_ctx *x = arg;
+    struct msg_row m;
+    json_t *msg = NULL, *ev = NULL;
+
+    (void)err; /* not read back: the reconcile delivers the event from PostgreSQL */
+    if (r == NULL || PQntuples(r) != 1)
+        goto out;
+    msg_row_from_result(r, 0, 0, x->conv_id, &m);
+    if ((msg = msg_row_to_json(&m)) == NULL)
+        goto out;
+    ev = change_event(change_kind(x->type), x->on, x->conv_id, x->seq, x->c->user_id, msg, x->emoji,
+                      x->count);
+    if (ev != NULL)
+        publish_change(x->conv_id, x->seq, ev, msg);
+out:
+    json_decref(ev);
+    json_decref(msg);
+    change_ctx_free(x);
+}
+
+static void on_changed(PGresult *r, enum db_err err, void *arg)
+{
+    struct change_ctx *x = arg;
+    struct send_error serr;
+    const char *seq, *params[1] = {x->message_id};
+
+    if (r == NULL) {
+        send_db_error(err, &serr);
+        send_refused(x->c, &serr);
+        goto out;
+    }
+    if (PQntuples(r) != 1 ||
+        change_status(PQgetvalue(r, 0, CHANGE_COL_STATUS), change_kind(x->type), &serr) != 0) {
+        if (PQntuples(r) != 1)
+            change_status("not_found", change_kind(x->type), &serr);
+        send_refused(x->c, &serr);
+        goto out;
+    }
+    seq = db_get(r, 0, CHANGE_COL_SEQ);
+    conn_send(x->c, json_pack("{s:s, s:s, s:o}", "type", "changed", "message_id", x->message_id,
+                              "seq", seq ? json_integer(atoll(seq)) : json_null()));
+    if (seq == NULL) /* nothing changed: nothing to announce */
+        goto out;
+    x->seq = atoll(seq);
+    x->count = db_get(r, 0, CHANGE_COL_COUNT) ? atoll(PQgetvalue(r, 0, CHANGE_COL_COUNT)) : 0;
+    snprintf(x->conv_id, sizeof(x->conv_id), "%s", PQgetvalue(r, 0, CHANGE_COL_CONVERSATION));
+    if (pgq_exec(gw_pg(x->conv_id), change_message_sql, 1, params, on_changed_message, x) == 0)
+        return;
+out:
+    change_ctx_free(x);
+}
+
+static void change_run(struct change_ctx *x)
+{
+    char window[16];
+    const char *params[5] = {x->message_id, x->c->user_id};
+    const char *sql;
+    int n = 2;
+
+    if (x->type == FRAME_EDIT) {
+        snprintf(window, sizeof(window), "%d", gw.cfg.edit_window_minutes);
+        params[2] = x->content;
+        params[3] = window;
+        params[4] = x->names;
+        sql = change_edit_sql;
+        n = 5;
+    } else if (x->type == FRAME_DELETE) {
+        sql = change_delete_sql;
+    } else {
+        params[2] = x->emoji;
+        params[3] = x->on ? "true" : "false";
+        sql = change_react_sql;
+        n = 4;
+    }
+    if (pgq_exec(gw_pg(NULL), sql, n, params, on_changed, x) != 0) {
+        conn_send_error(x->c, "unavailable", "the gateway is overloaded, retry", 1);
+        change_ctx_free(x);
+    }
+}
+
+static void on_change_rate(void *reply, void *arg)
+{
+    struct change_ctx *x = arg;
+    struct send_error serr;
+    struct rl_result rl;
+
+    if (x->c->wsi == NULL) {
+        change_ctx_free(x); /* closed meanwhile */
+        return;
+    }
+    /* counted like a message; Redis down: no limit to enforce (fail open) */
+    if (rl_result_from_reply(reply, "msg", gw.cfg.rl_messages_per_minute, 0, &rl) == 0 &&
+        !rl.allowed) {
+        send_rate_limited(&rl, &serr);
+        send_refused(x->c, &serr);
+        change_ctx_free(x);
+        return;
+    }
+    change_run(x);
+}
+
+/* The frame's own fields checked as REST checks a body, then the user's message count. */
+static void client_change(struct gw_conn *c, const struct frame *f)
+{
+    struct change_ctx *x;
+    struct send_error serr;
+    const char *emoji = NULL, *problem;
+    const json_t *content = json_object_get(f->json, "content");
+    char km[128], kh[128];
+    const char *keys[] = {km};
+
+    if (f->invalid != NULL) {
+        conn_send_error(c, "validation_error", f->invalid, 0);
+        return;
+    }
+    if (f->type == FRAME_EDIT) {
+        problem = !json_is_string(content)
+                      ? "field required (string)"
+                      : msg_content_problem(json_string_value(content), json_string_length(content),
+                                            gw.cfg.max_message_chars);
+        if (problem != NULL) {
+            char text[200];
+            snprintf(text, sizeof(text), "content: %s (at most %d characters)", problem,
+                     gw.cfg.max_message_chars);
+            conn_send_error(c, "validation_error", text, 0);
+            return;
+        }
+    } else if (f->type == FRAME_REACT &&
+               change_emoji_valid(json_object_get(f->json, "emoji"), &emoji, &serr) != 0) {
+        send_refused(c, &serr);
+        return;
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL)
+        return;
+    x->c = c;
+    conn_ref(c);
+    x->type = f->type;
+    x->on = f->on;
+    memcpy(x->message_id, f->message_id, UUID_STR_LEN);
+    if (f->type == FRAME_EDIT) {
+        char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1];
+        x->content = strdup(json_string_value(content));
+        if (msgtext_mentions(x->content ? x->content : "", json_string_length(content), names,
+                             sizeof(names)) > 0)
+            x->names = strdup(names);
+        if (x->content == NULL) {
+            change_ctx_free(x);
+            return;
+        }
+    } else if (f->type == FRAME_REACT && (x->emoji = strdup(emoji)) == NULL) {
+        change_ctx_free(x);
+        return;
+    }
+    rl_keys("msg", c->user_id, km, kh);
+    if (rlink_eval(gw.cmd, &rl_script, 1, 1, keys, on_change_rate, x) != 0)
+        on_change_rate(NULL, x);
 }
 
 /* ---- typing, read ---- */
@@ -383,6 +583,11 @@ void client_frame(struct gw_conn *c, const char *text, size_t len)
     case FRAME_READ:
         if ((cid = event_conv(c, &f)) != NULL)
             rate_then(c, &f, cid, LIMIT_READ);
+        break;
+    case FRAME_EDIT:
+    case FRAME_DELETE:
+    case FRAME_REACT:
+        client_change(c, &f);
         break;
     case FRAME_UNKNOWN:
         conn_send_error(c, "unknown_type", "unknown event type", 0);

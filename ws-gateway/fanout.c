@@ -17,24 +17,12 @@
 #include "log.h"
 #include "message.h"
 #include "subs.h"
+#include "sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* clang-format off */
-const char fanout_catchup_sql[] =
-    "SELECT " MSG_COLS " FROM " MSG_FROM
-    " WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3";
-
-/* The newest $3 unread, oldest first: offline delivery on connect. */
-static const char offline_sql[] =
-    "SELECT * FROM ("
-    "  SELECT " MSG_COLS " FROM " MSG_FROM
-    "  WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3"
-    ") x ORDER BY x.seq";
-/* clang-format on */
 
 /* A message frame for a subscriber: the message object plus its type. */
 static json_t *message_frame(const json_t *msg, const char *type)
@@ -46,6 +34,32 @@ static json_t *message_frame(const json_t *msg, const char *type)
     if (json_object_get(f, "read_status") == NULL)
         json_object_set_new(f, "read_status", json_string("sent"));
     return f;
+}
+
+/* ev's compact text (malloc'd, its length in *n), or NULL. */
+static char *frame_text(const json_t *ev, size_t *n)
+{
+    char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+
+    *n = text ? strlen(text) : 0;
+    return text;
+}
+
+char *fanout_sync_frame(const PGresult *r, int row, const char *cid, bool offline,
+                        struct fanout_event *e)
+{
+    const char *sender;
+    json_t *ev = sync_row_event(r, row, cid, NULL, &e->seq, &sender), *f = NULL;
+    char *text;
+
+    e->creation = strcmp(PQgetvalue(r, row, SYNC_COL_KIND), "message") == 0;
+    e->sender = sender;
+    if (ev != NULL && e->creation) /* on the socket a creation is the flat message frame */
+        f = message_frame(json_object_get(ev, "message"), offline ? "offline_message" : "message");
+    text = frame_text(e->creation ? f : ev, &e->len);
+    json_decref(f);
+    json_decref(ev);
+    return text;
 }
 
 struct catchup {
@@ -71,21 +85,23 @@ static void on_catchup(PGresult *r, enum db_err err, void *arg)
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        struct msg_row m;
-        json_t *msg;
+        struct fanout_event e;
+        char *text = fanout_sync_frame(r, i, s->conv_id, cu->initial, &e);
 
-        msg_row_from_result(r, i, 0, s->conv_id, &m);
-        msg = msg_row_to_json(&m);
-        if (msg != NULL && m.seq > s->last_seq) {
-            conn_send(c, message_frame(msg, cu->initial ? "offline_message" : "message"));
-            mx_inc(gw_stats.deliveries, NULL);
-            s->last_seq = m.seq;
-            if (m.sender_id == NULL || strcmp(m.sender_id, c->user_id) != 0)
-                delivered_mark(s->conv_id, c->user_id, m.seq);
+        /* a row that could not be rendered still takes its seq: no hole, no stall */
+        if (e.seq > s->last_seq) {
+            if (text != NULL) {
+                conn_send_text(c, text, e.len);
+                mx_inc(gw_stats.deliveries, NULL);
+            }
+            s->last_seq = e.seq;
+            if (e.creation && (e.sender == NULL || strcmp(e.sender, c->user_id) != 0))
+                delivered_mark(s->conv_id, c->user_id, e.seq);
         }
-        json_decref(msg);
+        free(text);
     }
-    if (s->seen_max > s->last_seq && (cu->initial || n > 0))
+    /* more known to exist, or a full batch (there may be more) */
+    if ((s->seen_max > s->last_seq && (cu->initial || n > 0)) || n >= FANOUT_CATCHUP_ROWS)
         fanout_catchup(s, false);
 out:
     conn_unref(c);
@@ -96,7 +112,8 @@ void fanout_catchup(struct gw_sub *s, bool initial)
 {
     struct catchup *cu = malloc(sizeof(*cu));
     char seq[24], cap[16];
-    const char *params[3] = {s->conv_id, seq, initial ? cap : FANOUT_CATCHUP_BATCH};
+    const char *params[4] = {s->conv_id, seq, initial ? cap : FANOUT_CATCHUP_BATCH,
+                             FANOUT_CATCHUP_BATCH};
 
     if (cu == NULL)
         return;
@@ -108,8 +125,8 @@ void fanout_catchup(struct gw_sub *s, bool initial)
     mx_inc(gw_stats.catchups, initial ? "kind=\"offline\"" : "kind=\"gap\"");
     s->catching_up = true;
     conn_ref(s->conn);
-    if (pgq_exec(gw_pg(NULL), initial ? offline_sql : fanout_catchup_sql, 3, params, on_catchup,
-                 cu) != 0) {
+    if (pgq_exec(gw_pg(NULL), initial ? sync_offline_sql : sync_sql, initial ? 4 : 3, params,
+                 on_catchup, cu) != 0) {
         s->catching_up = false;
         conn_unref(s->conn);
         free(cu);
@@ -152,47 +169,50 @@ char *fanout_message_frame(const char *msg, size_t len, size_t *n)
     return f;
 }
 
-/*
- * Message seq to cid's local subscribers. The frame comes from msg, or from
- * msg_text when msg is NULL.
- */
-void fanout_deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
-                            const char *msg_text, size_t msg_len)
+bool fanout_has_subscribers(const char *cid)
 {
-    char *text = NULL; /* the frame, serialised for the first recipient */
-    size_t n = 0;
+    for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket)
+        if (strcmp(s->conv_id, cid) == 0)
+            return true;
+    return false;
+}
 
+void fanout_deliver(const char *cid, const struct fanout_event *e, const char *text)
+{
     for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket) {
         if (strcmp(s->conv_id, cid) != 0 || !s->conn->authorized)
             continue;
         if (s->last_seq < 0)
-            s->last_seq = seq - 1;
-        if (seq <= s->last_seq)
+            s->last_seq = e->seq - 1;
+        if (e->seq <= s->last_seq)
             continue;
-        if (s->seen_max < seq)
-            s->seen_max = seq;
+        if (s->seen_max < e->seq)
+            s->seen_max = e->seq;
         if (s->catching_up)
             continue;
-        if (seq == s->last_seq + 1) {
-            if (text == NULL && msg == NULL) {
-                text = fanout_message_frame(msg_text, msg_len, &n);
-            } else if (text == NULL) {
-                json_t *f = message_frame(msg, "message");
-                text = f ? json_dumps(f, JSON_COMPACT) : NULL;
-                n = text ? strlen(text) : 0;
-                json_decref(f);
-            }
+        if (e->seq == s->last_seq + 1) {
             if (text != NULL) {
-                conn_send_text(s->conn, text, n);
+                conn_send_text(s->conn, text, e->len);
                 mx_inc(gw_stats.deliveries, NULL);
             }
-            s->last_seq = seq;
-            if (sender == NULL || strcmp(sender, s->conn->user_id) != 0)
-                delivered_mark(cid, s->conn->user_id, seq);
+            s->last_seq = e->seq;
+            if (e->creation && (e->sender == NULL || strcmp(e->sender, s->conn->user_id) != 0))
+                delivered_mark(cid, s->conn->user_id, e->seq);
         } else {
             fanout_catchup(s, false); /* a gap: read the missing range first */
         }
     }
+}
+
+void fanout_deliver_event(const char *cid, long long seq, const json_t *ev)
+{
+    struct fanout_event e = {.seq = seq};
+    char *text;
+
+    if (!fanout_has_subscribers(cid))
+        return;
+    text = frame_text(ev, &e.len);
+    fanout_deliver(cid, &e, text);
     free(text);
 }
 
@@ -220,21 +240,13 @@ out:
     free(t);
 }
 
-static bool has_local_subs(const char *cid)
-{
-    for (struct gw_sub *s = subs_bucket(cid); s != NULL; s = s->next_in_bucket)
-        if (strcmp(s->conv_id, cid) == 0)
-            return true;
-    return false;
-}
-
 static void deliver_typing(const char *cid)
 {
     char key[EV_KEY_MAX], now[24];
     struct typing_ctx *t;
     const char *argv[] = {"ZRANGEBYSCORE", key, now, "+inf"};
 
-    if (!has_local_subs(cid) || (t = malloc(sizeof(*t))) == NULL)
+    if (!fanout_has_subscribers(cid) || (t = malloc(sizeof(*t))) == NULL)
         return;
     snprintf(t->conv_id, sizeof(t->conv_id), "%s", cid);
     ev_typing_key(cid, key);
@@ -254,14 +266,21 @@ static void deliver_other(const char *cid, json_t *ev)
 static int dispatch_message_text(const char *payload, size_t len)
 {
     char cid[64], id[UUID_STR_LEN], sender[UUID_STR_LEN];
-    long long seq, msg_seq;
+    struct fanout_event e = {.creation = true};
+    long long msg_seq;
     const char *msg;
     size_t msg_len;
+    char *text;
 
-    if (ev_message_text_split(payload, len, cid, &seq, &msg, &msg_len) != 0 ||
-        msg_text_scan(msg, msg_len, id, &msg_seq, sender) != 0 || msg_seq != seq)
+    if (ev_message_text_split(payload, len, cid, &e.seq, &msg, &msg_len) != 0 ||
+        msg_text_scan(msg, msg_len, id, &msg_seq, sender) != 0 || msg_seq != e.seq)
         return -1;
-    fanout_deliver_message(cid, seq, sender[0] ? sender : NULL, NULL, msg, msg_len);
+    if (!fanout_has_subscribers(cid))
+        return 0;
+    e.sender = sender[0] ? sender : NULL;
+    text = fanout_message_frame(msg, msg_len, &e.len);
+    fanout_deliver(cid, &e, text);
+    free(text);
     return 0;
 }
 
@@ -278,13 +297,27 @@ void fanout_dispatch(const char *payload, size_t len)
     if (type == NULL || cid == NULL)
         goto out;
     if (strcmp(type, "message") == 0) {
-        json_t *msg = json_object_get(ev, "message");
-        fanout_deliver_message(cid, json_integer_value(json_object_get(ev, "seq")),
-                               json_string_value(json_object_get(msg, "sender_id")), msg, NULL, 0);
-    } else if (strcmp(type, "typing") == 0)
+        json_t *msg = json_object_get(ev, "message"), *f;
+        struct fanout_event e = {.seq = json_integer_value(json_object_get(ev, "seq")),
+                                 .creation = true,
+                                 .sender = json_string_value(json_object_get(msg, "sender_id"))};
+        char *text;
+
+        if (!fanout_has_subscribers(cid))
+            goto out;
+        f = message_frame(msg, "message");
+        text = frame_text(f, &e.len);
+        fanout_deliver(cid, &e, text);
+        free(text);
+        json_decref(f);
+    } else if (ev_type_is_durable(type)) {
+        /* every other durable event: the event itself is the frame, in the same seq order */
+        fanout_deliver_event(cid, json_integer_value(json_object_get(ev, "seq")), ev);
+    } else if (strcmp(type, "typing") == 0) {
         deliver_typing(cid);
-    else if (strcmp(type, "read") == 0 || strcmp(type, "presence") == 0)
+    } else if (strcmp(type, "read") == 0 || strcmp(type, "presence") == 0) {
         deliver_other(cid, ev);
+    }
 out:
     json_decref(ev);
 }

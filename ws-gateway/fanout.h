@@ -3,14 +3,17 @@
  *
  * A connection subscribes to the conversations it may read; every event
  * read from the Redis streams (stream.c) goes to the subscriptions of its
- * conversation, messages in seq order with catch-ups from PostgreSQL for
- * any gap. Member events add or drop subscriptions (or close a
- * per-conversation socket).
+ * conversation, durable events (messages, their changes, member events) in
+ * seq order with catch-ups from PostgreSQL for any gap. Membership changes
+ * (member.c) add or drop subscriptions (or close a per-conversation
+ * socket).
  */
 #ifndef GW_FANOUT_H
 #define GW_FANOUT_H
 
 #include "conn.h"
+
+#include <libpq-fe.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,22 +34,43 @@ void fanout_subscribe(struct gw_conn *c, const char *conv_id, long long last_seq
 void fanout_unsubscribe(struct gw_conn *c, const char *conv_id); /* any letter case */
 void fanout_unsubscribe_all(struct gw_conn *c);
 
-/*
- * Message seq of cid to cid's local subscribers, in order: delivered to
- * those at seq - 1, skipped by those past it, a catch-up for those with a
- * gap. The frame comes from msg, or from msg_text when msg is NULL.
- * sender: NULL for a deleted sender.
- */
-void fanout_deliver_message(const char *cid, long long seq, const char *sender, const json_t *msg,
-                            const char *msg_text, size_t msg_len);
+/* One durable event of a conversation, as a subscriber gets it. */
+struct fanout_event {
+    long long seq;
+    bool creation;      /* a message's creation: marked delivered for recipients but its sender */
+    const char *sender; /* creation: the sender (borrowed; NULL for a deleted sender) */
+    size_t len;         /* the frame text's length */
+};
 
-/* Read s's missing messages from PostgreSQL (initial: the connect's offline delivery). */
+/*
+ * Durable event e of cid to cid's local subscribers, in seq order: the
+ * frame text (borrowed; NULL when it could not be rendered: the seq is
+ * taken all the same) is sent to those at seq - 1, skipped by those past
+ * it, and a catch-up from PostgreSQL starts for those with a gap.
+ */
+void fanout_deliver(const char *cid, const struct fanout_event *e, const char *text);
+
+/* fanout_deliver() of event ev (borrowed) at seq, dumped only when cid has local subscribers. */
+void fanout_deliver_event(const char *cid, long long seq, const json_t *ev);
+
+/* Whether cid has any local subscription. */
+bool fanout_has_subscribers(const char *cid);
+
+/* Read s's missing events from PostgreSQL (initial: the connect's offline delivery). */
 struct gw_sub;
 void fanout_catchup(struct gw_sub *s, bool initial);
+#define FANOUT_CATCHUP_ROWS 500
+#define FANOUT_CATCHUP_BATCH "500" /* events per catch-up statement */
 
-/* Messages of $1 after seq $2, oldest first, at most $3 (MSG_COLS). */
-extern const char fanout_catchup_sql[];
-#define FANOUT_CATCHUP_BATCH "500"
+/*
+ * Row `row` of a sync_sql / sync_offline_sql result (common/sync.h) as a
+ * frame: a creation as the flat "message" frame ("offline_message" for the
+ * connect's offline delivery), any other event as its event object.
+ * Fills *e; returns the frame text (malloc'd), or NULL when the row could
+ * not be rendered.
+ */
+char *fanout_sync_frame(const PGresult *r, int row, const char *cid, bool offline,
+                        struct fanout_event *e);
 
 /*
  * Whether c is subscribed to conv_id (any letter case); *canonical, when

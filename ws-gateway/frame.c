@@ -7,8 +7,9 @@ static const struct {
     const char *name;
     enum frame_type type;
 } frame_types[] = {
-    {"auth", FRAME_AUTH},     {"ping", FRAME_PING}, {"message", FRAME_MESSAGE},
-    {"typing", FRAME_TYPING}, {"read", FRAME_READ},
+    {"auth", FRAME_AUTH},     {"ping", FRAME_PING},   {"message", FRAME_MESSAGE},
+    {"typing", FRAME_TYPING}, {"read", FRAME_READ},   {"edit", FRAME_EDIT},
+    {"delete", FRAME_DELETE}, {"react", FRAME_REACT},
 };
 
 static enum frame_type type_of(const char *name)
@@ -51,6 +52,13 @@ static void read_fields(struct frame *f)
             f->invalid = "is_typing: must be true or false";
     } else if (f->type == FRAME_READ && !uuid_field(f->json, "message_id", f->message_id)) {
         f->invalid = "message_id: must be a UUID";
+    } else if (f->type == FRAME_EDIT || f->type == FRAME_DELETE || f->type == FRAME_REACT) {
+        if (!uuid_field(f->json, "message_id", f->message_id) || f->message_id[0] == '\0')
+            f->invalid = "message_id: field required (a UUID)";
+        v = json_object_get(f->json, "on");
+        f->on = v == NULL || json_is_true(v);
+        if (f->type == FRAME_REACT && v != NULL && !json_is_boolean(v) && f->invalid == NULL)
+            f->invalid = "on: must be true or false";
     }
 }
 

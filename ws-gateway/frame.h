@@ -17,21 +17,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum frame_type { FRAME_AUTH, FRAME_PING, FRAME_MESSAGE, FRAME_TYPING, FRAME_READ, FRAME_UNKNOWN };
+enum frame_type {
+    FRAME_AUTH,
+    FRAME_PING,
+    FRAME_MESSAGE,
+    FRAME_TYPING,
+    FRAME_READ,
+    FRAME_EDIT,   /* {"message_id","content"}: edit one's own message */
+    FRAME_DELETE, /* {"message_id"} */
+    FRAME_REACT,  /* {"message_id","emoji","on"?}: add (on absent or true) or remove a reaction */
+    FRAME_UNKNOWN
+};
 
 struct frame {
     enum frame_type type;
     json_t *json; /* the whole frame, owned; token borrows from it */
     /* "conversation_id", lower-case; "" when absent, not a string or not a UUID */
     char conversation_id[UUID_STR_LEN];
-    const char *token;             /* "token" when a string, else NULL */
-    char message_id[UUID_STR_LEN]; /* read: "message_id", lower-case; "" when absent */
-    bool is_typing;                /* typing: "is_typing" */
+    const char *token; /* "token" when a string, else NULL */
+    /* read, edit, delete, react: "message_id", lower-case; "" when absent (read only) */
+    char message_id[UUID_STR_LEN];
+    bool is_typing; /* typing: "is_typing" */
+    bool on;        /* react: "on" (true when absent) */
     /*
      * A field this type needs is malformed: the validation_error message
      * the socket answers once the frame's conversation is known; NULL
      * when none. (A message's content and client id are checked by the
-     * send path, common/send.h, as chat-api checks them.)
+     * send path, common/send.h, as chat-api checks them; an edit's content
+     * and a reaction's emoji by client.c with the same checks.)
      */
     const char *invalid;
 };

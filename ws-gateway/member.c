@@ -1,6 +1,7 @@
 /* member.c - see member.h. */
 #include "member.h"
 #include "conn.h"
+#include "events.h"
 #include "fanout.h"
 #include "gw.h"
 #include "log.h"
@@ -20,9 +21,11 @@ int member_parse(const char *payload, char conv_id[37], char user_id[37], int *a
 
     if (n < 3 || n > 4 || !uuid_canon(conv_id) || !uuid_canon(user_id))
         return -1;
-    if (strcmp(action, "added") == 0 && n == 4 && v >= 0)
+    if (n == 4 && v < 0)
+        return -1;
+    if (strcmp(action, "added") == 0 && n == 4)
         *added = 1;
-    else if (strcmp(action, "removed") == 0 && n == 3)
+    else if (strcmp(action, "removed") == 0) /* with its seq since 005, without before */
         *added = 0;
     else
         return -1;
@@ -83,6 +86,27 @@ out:
     free(v);
 }
 
+/*
+ * The member event to the conversation's local subscribers, in seq order
+ * like any durable event (so the remaining members see it; a removed
+ * member's own sockets see it before they are dropped, an added member's
+ * subscription starts after it). An addition in the transaction that
+ * created the conversation took no seq (0, or nothing new): a later
+ * event's seq, or the catch-up, is never replaced by it because the event
+ * at or below a subscription's last_seq is skipped.
+ */
+static void deliver_member_event(const char *conv, const char *user, int added, long long seq)
+{
+    json_t *ev;
+
+    if (seq <= 0 || !fanout_has_subscribers(conv))
+        return;
+    ev = ev_member(added ? "member_added" : "member_removed", conv, seq, user);
+    if (ev != NULL)
+        fanout_deliver_event(conv, seq, ev);
+    json_decref(ev);
+}
+
 void member_changed(const char *payload)
 {
     struct verify *v;
@@ -96,6 +120,9 @@ void member_changed(const char *payload)
         free(v);
         return;
     }
+    deliver_member_event(v->conv, v->user, added, v->seq);
+    if (!added)
+        v->seq = -1;                      /* a removal's seq is not where anything starts */
     if (!conn_has_user(v->user, false)) { /* only authorised sockets have subscriptions */
         free(v);
         return;

@@ -6,12 +6,18 @@
  * GW_MEMBER_CHANNEL, see sql/002_member_notify.sql); every announcement is
  * checked against the table before it is applied, and when the listener
  * reconnects (announcements made meanwhile are lost) every local socket's
- * memberships are checked again.
+ * memberships are checked again (the member events themselves are then
+ * found by the reconcile, from PostgreSQL).
  */
 #ifndef GW_MEMBER_H
 #define GW_MEMBER_H
 
-/* gw_hooks.member_change: one announcement "<conversation> <user> added <seq>|removed". */
+/*
+ * gw_hooks.member_change: one announcement "<conversation> <user> added <seq>" or
+ * "... removed [<seq>]" (the seq of a removal since sql/005): the membership applied to the
+ * user's local sockets, and the member_added / member_removed event (when it took a seq)
+ * delivered to the conversation's local subscribers.
+ */
 void member_changed(const char *payload);
 
 /* The listener is (back) up: every local socket's memberships checked again. */

@@ -49,3 +49,11 @@ void publish_typing(const char *conv_id, const char *user_id, bool typing)
     if (ev_pub_typing(&p, gw.cfg.stream_shards, conv_id, user_id, typing) == 0)
         pub_send(&p);
 }
+
+void publish_change(const char *conv_id, long long seq, const json_t *ev, const json_t *msg)
+{
+    struct ev_pub p;
+
+    if (ev_pub_change(&p, gw.cfg.stream_shards, conv_id, seq, ev, msg) == 0)
+        pub_send(&p);
+}

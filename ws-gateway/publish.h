@@ -17,6 +17,12 @@ void publish_event(const char *conv_id, json_t *ev /* stolen */);
 /* A stored message: its event and the conversation's cache, serialised once. */
 void publish_message(const char *conv_id, long long seq, json_t *msg /* borrowed */);
 
+/*
+ * A change of a stored message at seq: its event ev (borrowed; change_event()) and the cache's
+ * update to msg (borrowed: the message as it is now).
+ */
+void publish_change(const char *conv_id, long long seq, const json_t *ev, const json_t *msg);
+
 /* A typing change: the conversation's typing set, then its event. */
 void publish_typing(const char *conv_id, const char *user_id, bool typing);
 

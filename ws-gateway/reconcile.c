@@ -3,9 +3,9 @@
  *
  * Every RECONCILE_MS the conversations with local subscribers are compared
  * with PostgreSQL's last_seq; a subscription still behind a seq seen at
- * the previous round gets the missing messages from the database, read
+ * the previous round gets the missing events from the database, read
  * once per conversation and delivered as if they came from the stream. So
- * a message whose publication was lost (Redis down or restarted, its
+ * an event whose publication was lost (Redis down or restarted, its
  * publisher killed after COMMIT) reaches open sockets within two rounds,
  * with no later message needed, while one merely in flight on the stream
  * costs nothing but its share of one indexed lookup per conversation.
@@ -16,6 +16,7 @@
 #include "gw.h"
 #include "message.h"
 #include "subs.h"
+#include "sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,18 +38,16 @@ static const char reconcile_sql[] =
     " JOIN conversations c ON c.id = s.id::uuid WHERE c.last_seq > s.seq";
 /* clang-format on */
 
-/* The messages a reconcile found missing, as if they came from the stream. */
+/* The events a reconcile found missing, as if they came from the stream. */
 static void on_replay(PGresult *r, enum db_err err, void *arg)
 {
     char *cid = arg;
     (void)err;
     for (int i = 0; r != NULL && i < PQntuples(r); i++) {
-        struct msg_row m;
-        json_t *msg;
-        msg_row_from_result(r, i, 0, cid, &m);
-        if ((msg = msg_row_to_json(&m)) != NULL)
-            fanout_deliver_message(cid, m.seq, m.sender_id, msg, NULL, 0);
-        json_decref(msg);
+        struct fanout_event e;
+        char *text = fanout_sync_frame(r, i, cid, false, &e);
+        fanout_deliver(cid, &e, text);
+        free(text);
     }
     free(cid);
 }
@@ -78,7 +77,7 @@ static void replay_if_behind(const char *cid, long long last_seq, bool immediate
         return;
     snprintf(seq, sizeof(seq), "%lld", from);
     mx_inc(gw_stats.catchups, "kind=\"reconcile\"");
-    if (pgq_exec(gw_pg(cid), fanout_catchup_sql, 3, params, on_replay, arg) != 0)
+    if (pgq_exec(gw_pg(cid), sync_sql, 3, params, on_replay, arg) != 0)
         free(arg);
 }
 

@@ -15,7 +15,7 @@ import { Parser } from '@asyncapi/parser';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { client, convUrl } from './wsclient.mjs';
-import { user, direct, send } from './helpers.mjs';
+import { api, user, direct, send } from './helpers.mjs';
 
 const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
@@ -327,8 +327,31 @@ test('frames received through the stack validate against their payload schemas',
   c.send({ type: 'ping' }); // waits for the authorisation, then is answered
   await want(c, 'pong', e => e.type === 'pong');
 
-  for (const e of [...ca.events, ...cb.events, ...c.events]) checkFrame(byType, e, seen);
-  await Promise.all([ca.close(), c.close()]);
+  // changes of a message: the frames' answers and the events, on a's conversation socket
+  ca.send({ type: 'edit', message_id: ack.id, content: 'with an id, edited' });
+  await want(ca, 'message_updated', e => e.type === 'message_updated' && e.message_id === ack.id);
+  ca.send({ type: 'react', message_id: ack.id, emoji: '👍' });
+  await want(ca, 'reaction_added', e => e.type === 'reaction_added' && e.message_id === ack.id);
+  ca.send({ type: 'react', message_id: ack.id, emoji: '👍', on: false });
+  await want(ca, 'reaction_removed', e => e.type === 'reaction_removed' && e.message_id === ack.id);
+  ca.send({ type: 'delete', message_id: ack.id });
+  await want(ca, 'message_deleted', e => e.type === 'message_deleted' && e.message_id === ack.id);
+  await want(ca, 'changed', e => e.type === 'changed' && e.message_id === ack.id);
+  ca.send({ type: 'edit', message_id: ack.id, content: 'too late' });
+  await want(ca, 'error message_deleted', e => e.type === 'error' && e.code === 'message_deleted');
+
+  // member changes, on a's all-conversations socket
+  const r = client(`${WS}/api/v1/ws`, { headers: { authorization: `Bearer ${a.token}` } });
+  await r.opened;
+  const room = (await api('POST', '/chat/rooms', { name: 'asyncapi', member_ids: [] }, a.token)).json;
+  await new Promise(res => setTimeout(res, 300)); // the socket subscribes to the new room
+  assert.equal((await api('POST', `/chat/rooms/${room.id}/members/${b.id}`, {}, a.token)).status, 201);
+  await want(r, 'member_added', e => e.type === 'member_added' && e.user_id === b.id);
+  assert.equal((await api('DELETE', `/chat/rooms/${room.id}/members/${b.id}`, null, a.token)).status, 204);
+  await want(r, 'member_removed', e => e.type === 'member_removed' && e.user_id === b.id);
+
+  for (const e of [...ca.events, ...cb.events, ...c.events, ...r.events]) checkFrame(byType, e, seen);
+  await Promise.all([ca.close(), c.close(), r.close()]);
   const expected = [...documentTypes('send').keys()].sort();
   assert.deepEqual([...seen].sort(), expected, 'every documented event was seen and validated');
 });

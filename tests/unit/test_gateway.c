@@ -244,8 +244,14 @@ static void test_member_announcements(void **state)
     assert_int_equal(
         member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb added", conv, user, &added, &seq),
         -1);
+    /* since sql/005 a removal carries its seq */
     assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed 3", conv, user,
                                   &added, &seq),
+                     0);
+    assert_int_equal(added, 0);
+    assert_int_equal(seq, 3);
+    assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb removed -3", conv,
+                                  user, &added, &seq),
                      -1);
     assert_int_equal(member_parse(CID " not-a-uuid added 1", conv, user, &added, &seq), -1);
     assert_int_equal(member_parse(CID " 0191e3a0-0000-7000-8000-0000000000bb joined 1", conv, user,
@@ -305,6 +311,44 @@ static void test_frame_fields_are_canonical(void **state)
     frame_free(&f);
 }
 
+static void test_change_frames_need_a_message_id(void **state)
+{
+    struct frame f;
+    struct frame_error err;
+    (void)state;
+    assert_int_equal(parse("{\"type\":\"edit\",\"message_id\":\"0191E3A0-0000-7000-8000-"
+                           "0000000000BB\",\"content\":\"x\"}",
+                           &f, &err),
+                     0);
+    assert_int_equal(f.type, FRAME_EDIT);
+    assert_string_equal(f.message_id, "0191e3a0-0000-7000-8000-0000000000bb");
+    assert_null(f.invalid);
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"delete\"}", &f, &err), 0);
+    assert_int_equal(f.type, FRAME_DELETE);
+    assert_string_equal(f.invalid, "message_id: field required (a UUID)");
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"delete\",\"message_id\":12}", &f, &err), 0);
+    assert_string_equal(f.invalid, "message_id: field required (a UUID)");
+    frame_free(&f);
+    /* react: on defaults to true; false takes the reaction back; anything else is refused */
+    assert_int_equal(
+        parse("{\"type\":\"react\",\"message_id\":\"" CID "\",\"emoji\":\"x\"}", &f, &err), 0);
+    assert_int_equal(f.type, FRAME_REACT);
+    assert_true(f.on);
+    assert_null(f.invalid);
+    frame_free(&f);
+    assert_int_equal(
+        parse("{\"type\":\"react\",\"message_id\":\"" CID "\",\"on\":false}", &f, &err), 0);
+    assert_false(f.on);
+    assert_null(f.invalid);
+    frame_free(&f);
+    assert_int_equal(parse("{\"type\":\"react\",\"message_id\":\"" CID "\",\"on\":1}", &f, &err),
+                     0);
+    assert_string_equal(f.invalid, "on: must be true or false");
+    frame_free(&f);
+}
+
 static void test_frame_errors_name_the_field(void **state)
 {
     struct frame f;
@@ -346,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_queue_keeps_order_below_the_hard_bound),
         cmocka_unit_test(test_message_frame_spliced_from_text),
         cmocka_unit_test(test_member_announcements),
+        cmocka_unit_test(test_change_frames_need_a_message_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
