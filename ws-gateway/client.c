@@ -217,10 +217,8 @@ static void on_changed(PGresult *r, enum db_err err, void *arg)
         send_refused(x->c, &serr);
         goto out;
     }
-    if (PQntuples(r) != 1 ||
-        change_status(PQgetvalue(r, 0, CHANGE_COL_STATUS), change_kind(x->type), &serr) != 0) {
-        if (PQntuples(r) != 1)
-            change_status("not_found", change_kind(x->type), &serr);
+    if (change_status(PQntuples(r) == 1 ? PQgetvalue(r, 0, CHANGE_COL_STATUS) : "not_found",
+                      change_kind(x->type), &serr) != 0) {
         send_refused(x->c, &serr);
         goto out;
     }
@@ -327,14 +325,12 @@ static void client_change(struct gw_conn *c, const struct frame *f)
     memcpy(x->message_id, f->message_id, UUID_STR_LEN);
     if (f->type == FRAME_EDIT) {
         char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1];
-        x->content = strdup(json_string_value(content));
-        if (msgtext_mentions(x->content ? x->content : "", json_string_length(content), names,
-                             sizeof(names)) > 0)
-            x->names = strdup(names);
-        if (x->content == NULL) {
+        if ((x->content = strdup(json_string_value(content))) == NULL) {
             change_ctx_free(x);
             return;
         }
+        if (msgtext_mentions(x->content, json_string_length(content), names, sizeof(names)) > 0)
+            x->names = strdup(names); /* out of memory: the edit adds no mention */
     } else if (f->type == FRAME_REACT && (x->emoji = strdup(emoji)) == NULL) {
         change_ctx_free(x);
         return;

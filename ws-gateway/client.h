@@ -2,11 +2,12 @@
  * client.h - what a client says over its socket.
  *
  * Frames are JSON objects with a "type": auth (the token, when the
- * handshake carried none), ping, message, typing, read. Frames that arrive
- * while the socket's authorisation runs (authorize.h) are held and
- * replayed after it. Sends take the one send path of common/send.h, so
- * they are answered as chat-api answers them; typing and read frames pass
- * the user's rate check first.
+ * handshake carried none), ping, message, typing, read, edit, delete,
+ * react. Frames that arrive while the socket's authorisation runs
+ * (authorize.h) are held and replayed after it. Sends take the one send
+ * path of common/send.h, and edits, deletes and reactions the statements
+ * of common/change.h, so they are answered as chat-api answers them; each
+ * of these, and typing and read frames, pass the user's rate check first.
  */
 #ifndef GW_CLIENT_H
 #define GW_CLIENT_H

@@ -2,12 +2,16 @@
  * fanout.c - from stream events to local sockets, in sequence order.
  *
  * stream.c reads the events; each goes to the local subscriptions of its
- * conversation. A subscription remembers the last seq it delivered; an
- * event that skips ahead (Redis restarted, stream trimmed, a publish lost)
- * starts a catch-up from PostgreSQL, during which live events only raise
- * the target, so nothing is delivered twice or out of order. A message
- * whose event never comes at all (no later message to show the gap) is
- * found by the reconciliation with PostgreSQL (RECONCILE_MS).
+ * conversation. Every durable event (a message, an edit, a delete, a
+ * reaction, a member change: ev_type_is_durable) takes the conversation's
+ * next seq and goes the same way. A subscription remembers the last seq it
+ * delivered; an event that skips ahead (Redis restarted, stream trimmed, a
+ * publish lost) starts a catch-up from PostgreSQL (common/sync.c, rendered
+ * from the current state), during which live events only raise the
+ * target, so nothing is delivered twice or out of order. An event that
+ * never comes at all (no later one to show the gap) is found by the
+ * reconciliation with PostgreSQL (RECONCILE_MS). Typing, read and
+ * presence events take no seq and are relayed as they come.
  */
 #include "fanout.h"
 #include "gw_stats.h"

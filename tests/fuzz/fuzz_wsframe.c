@@ -93,7 +93,7 @@ static void check_announcements(const char *s)
 
     if (member_parse(s, conv, user, &added, &seq) == 0 &&
         (conv[0] == '\0' || user[0] == '\0' || !is_canonical_or_empty(conv) ||
-         !is_canonical_or_empty(user) || (added && seq < 0) || (!added && seq != -1)))
+         !is_canonical_or_empty(user) || (added && seq < 0) || (!added && seq < -1)))
         abort();
     if (account_parse(s, user) == 0 && (user[0] == '\0' || !is_canonical_or_empty(user)))
         abort();

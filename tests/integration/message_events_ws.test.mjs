@@ -64,7 +64,7 @@ test('live edit, reactions and delete reach a per-conversation and an all-conver
   await sleep(300);
   const mid = (await send(cid, a, 'first')).json.id;
   await upTo(cb, cid, 1);
-  const edit = await frame(ca, { type: 'edit', message_id: mid, content: 'first, edited' });
+  const edit = await frame(ca, { type: 'edit', message_id: mid, content: `first, edited for @${b.name.toUpperCase()}` });
   assert.deepEqual([edit.type, edit.seq], ['changed', 2]);
   assert.equal((await frame(cb, { type: 'react', message_id: mid, emoji: '👍' })).seq, 3);
   assert.equal((await frame(cb, { type: 'react', message_id: mid, emoji: '👍', on: false })).seq, 4);
@@ -80,7 +80,8 @@ test('live edit, reactions and delete reach a per-conversation and an all-conver
   const evs = durable(cb, cid);
   assert.equal(evs[1].message_id, mid);
   assert.equal(evs[1].user_id, a.id);
-  assert.equal(evs[1].message.content, 'first, edited');
+  assert.equal(evs[1].message.content, `first, edited for @${b.name.toUpperCase()}`);
+  assert.deepEqual(evs[1].message.mentions, [b.id], 'an edit mentions members by @name (any case)');
   assert.ok(evs[1].message.edited_at);
   assert.deepEqual([evs[2].emoji, evs[2].count, evs[2].user_id], ['👍', 1, b.id]);
   assert.deepEqual([evs[3].emoji, evs[3].count], ['👍', 0]);
