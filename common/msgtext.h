@@ -16,6 +16,8 @@
 #define MSGTEXT_USERNAME_MAX 50
 /* A reaction is at most this many bytes. */
 #define MSGTEXT_EMOJI_MAX 64
+/* Bytes msgtext_mentions() may need: every name at its longest, a space after each, the NUL. */
+#define MSGTEXT_MENTIONS_CAP (MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1)
 
 /*
  * Extract the @username candidates of content (len bytes; NUL bytes are

@@ -38,6 +38,22 @@ static int optional_string(const json_t *body, const char *field, const char **o
     return strlen(*out) == json_string_length(v) ? 0 : -2;
 }
 
+int send_content_valid(const json_t *content, int max_chars, const char **out,
+                       struct send_error *err)
+{
+    const char *problem;
+
+    if (!json_is_string(content))
+        return refuse(err, 422, "validation_error", "content: field required (string)");
+    problem =
+        msg_content_problem(json_string_value(content), json_string_length(content), max_chars);
+    if (problem != NULL)
+        return refuse(err, 422, "validation_error", "content: %s (at most %d characters)", problem,
+                      max_chars);
+    *out = json_string_value(content);
+    return 0;
+}
+
 /* reply_to_id and mention_ids of body into in; the content's @names too. */
 static int reply_and_mentions(const json_t *body, struct send_input *in, struct send_error *err)
 {
@@ -74,18 +90,11 @@ static int reply_and_mentions(const json_t *body, struct send_input *in, struct 
 int send_validate(const json_t *body, const char *conversation_id, const char *fallback_client_id,
                   int max_chars, struct send_input *in, struct send_error *err)
 {
-    const json_t *content = json_object_get(body, "content");
-    const char *problem, *body_cid;
+    const char *body_cid;
     int rc;
 
-    if (!json_is_string(content))
-        return refuse(err, 422, "validation_error", "content: field required (string)");
-    problem =
-        msg_content_problem(json_string_value(content), json_string_length(content), max_chars);
-    if (problem != NULL)
-        return refuse(err, 422, "validation_error", "content: %s (at most %d characters)", problem,
-                      max_chars);
-    in->content = json_string_value(content);
+    if (send_content_valid(json_object_get(body, "content"), max_chars, &in->content, err) != 0)
+        return -1;
     rc = optional_string(body, "client_message_id", &in->client_message_id);
     if (rc == 0 && in->client_message_id == NULL)
         in->client_message_id = fallback_client_id;

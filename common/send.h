@@ -29,7 +29,7 @@ struct send_input {
     const char *client_message_id; /* NULL: none */
     char reply_to[UUID_STR_LEN];   /* "": none; else canonical (lower case) */
     /* the content's @names (msgtext_mentions) and the explicit mention_ids, space-separated */
-    char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1];
+    char names[MSGTEXT_MENTIONS_CAP];
     char ids[MSGTEXT_MENTIONS_MAX * UUID_STR_LEN + 1];
 };
 
@@ -53,6 +53,13 @@ struct send_error {
  */
 int send_validate(const json_t *body, const char *conversation_id, const char *fallback_client_id,
                   int max_chars, struct send_input *in, struct send_error *err);
+
+/*
+ * Check a "content" field (a send's or an edit's): 0 with *out borrowed
+ * from it, or -1 with *err (422, the same words on both transports).
+ */
+int send_content_valid(const json_t *content, int max_chars, const char **out,
+                       struct send_error *err);
 
 /*
  * msg_send_stmt's (and so its batch's) parameters, in their order, for

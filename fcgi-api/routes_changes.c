@@ -112,23 +112,17 @@ static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const
 void route_msg_edit(struct http_req *req)
 {
     const json_t *content = json_object_get(req->json, "content");
-    const char *mid, *params[5], *problem;
-    char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1], window[16];
+    const char *mid, *params[5], *text;
+    struct send_error serr;
+    char names[MSGTEXT_MENTIONS_CAP], window[16];
     struct change ch = {.kind = "edit"};
     long long count, seq;
     json_t *msg;
 
     if (v_path_uuid(req, 0, &mid) != 0)
         return;
-    if (!json_is_string(content)) {
-        http_error(req, 422, "validation_error", "content: field required (string)");
-        return;
-    }
-    problem = msg_content_problem(json_string_value(content), json_string_length(content),
-                                  req->cfg->max_message_chars);
-    if (problem != NULL) {
-        http_error(req, 422, "validation_error", "content: %s (at most %d characters)", problem,
-                   req->cfg->max_message_chars);
+    if (send_content_valid(content, req->cfg->max_message_chars, &text, &serr) != 0) {
+        http_error(req, serr.status, serr.code, "%s", serr.message);
         return;
     }
     msgtext_mentions(json_string_value(content), json_string_length(content), names,

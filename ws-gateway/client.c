@@ -290,7 +290,7 @@ static void client_change(struct gw_conn *c, const struct frame *f)
 {
     struct change_ctx *x;
     struct send_error serr;
-    const char *emoji = NULL, *problem;
+    const char *emoji = NULL, *text;
     const json_t *content = json_object_get(f->json, "content");
     char km[128], kh[128];
     const char *keys[] = {km};
@@ -300,15 +300,8 @@ static void client_change(struct gw_conn *c, const struct frame *f)
         return;
     }
     if (f->type == FRAME_EDIT) {
-        problem = !json_is_string(content)
-                      ? "field required (string)"
-                      : msg_content_problem(json_string_value(content), json_string_length(content),
-                                            gw.cfg.max_message_chars);
-        if (problem != NULL) {
-            char text[200];
-            snprintf(text, sizeof(text), "content: %s (at most %d characters)", problem,
-                     gw.cfg.max_message_chars);
-            conn_send_error(c, "validation_error", text, 0);
+        if (send_content_valid(content, gw.cfg.max_message_chars, &text, &serr) != 0) {
+            send_refused(c, &serr);
             return;
         }
     } else if (f->type == FRAME_REACT &&
@@ -324,7 +317,7 @@ static void client_change(struct gw_conn *c, const struct frame *f)
     x->on = f->on;
     memcpy(x->message_id, f->message_id, UUID_STR_LEN);
     if (f->type == FRAME_EDIT) {
-        char names[MSGTEXT_MENTIONS_MAX * (MSGTEXT_USERNAME_MAX + 1) + 1];
+        char names[MSGTEXT_MENTIONS_CAP];
         if ((x->content = strdup(json_string_value(content))) == NULL) {
             change_ctx_free(x);
             return;
