@@ -74,10 +74,12 @@ SQL
 # the sender's own watermarks; one transaction per message.
 cat > "$VAR/send.sql" <<'SQL'
 \set c random(1, 64)
-WITH conv AS (SELECT c.conversation_id FROM pgbench_convs p JOIN conversation_members c ON c.conversation_id = p.id WHERE p.n = :c AND c.user_id = '00000000-0000-7000-8000-0000000000b1'), s AS (UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now() WHERE id = (SELECT conversation_id FROM conv) RETURNING id, last_seq), m AS (INSERT INTO messages (id, conversation_id, seq, sender_id, content) SELECT gen_random_uuid(), id, last_seq, '00000000-0000-7000-8000-0000000000b1', 'pgbench message' FROM s RETURNING conversation_id, seq) UPDATE conversation_members cm SET last_read_seq = m.seq, delivered_seq = m.seq FROM m WHERE cm.conversation_id = m.conversation_id AND cm.user_id = '00000000-0000-7000-8000-0000000000b1';
+WITH conv AS (SELECT c.conversation_id FROM pgbench_convs p JOIN conversation_members c ON c.conversation_id = p.id WHERE p.n = :c AND c.user_id = '00000000-0000-7000-8000-0000000000b1'), s AS (UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1, last_message_seq = last_seq + 1, last_message_at = now(), updated_at = now() WHERE id = (SELECT conversation_id FROM conv) RETURNING id, last_seq, message_count), m AS (INSERT INTO messages (id, conversation_id, seq, n, sender_id, content) SELECT gen_random_uuid(), id, last_seq, message_count, '00000000-0000-7000-8000-0000000000b1', 'pgbench message' FROM s RETURNING conversation_id, seq) UPDATE conversation_members cm SET last_read_seq = m.seq, delivered_seq = m.seq FROM m WHERE cm.conversation_id = m.conversation_id AND cm.user_id = '00000000-0000-7000-8000-0000000000b1';
 SQL
-tps=$("$PG_BIN/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U chat -c 16 -j 2 -T "$LD" -f "$VAR/send.sql" chat 2>&1 |
-      sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+# A script that no longer fits the schema must say why, not end the run silently.
+pgb=$("$PG_BIN/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U chat -c 16 -j 2 -T "$LD" -f "$VAR/send.sql" chat 2>&1) ||
+    { echo "pgbench failed:" >&2; echo "$pgb" | tail -n 20 >&2; exit 1; }
+tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<< "$pgb" | head -n 1)
 echo "{\"limit\":\"pgbench-send\",\"ops_per_s\":${tps:-0},\"command\":\"pgbench -n -c 16 -j 2 -T $LD -f send.sql\"}" | record
 
 # The web tier: a trivial FastCGI responder behind the same nginx config.

@@ -161,7 +161,8 @@ test('an all-conversations connect reads history only where there is something t
   for (const { cid } of convs.slice(0, 11))
     assert.equal((await api('POST', `/conversations/${cid}/read`, {}, a.token)).status, 200);
   const offlineReads = () => Number(execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-c',
-    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%ORDER BY m.seq DESC LIMIT $3) x ORDER BY x.seq%'"],
+    // the offline read of common/sync.c (sync_offline_sql), by its opening
+    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE 'WITH start AS (%SELECT greatest($2::bigint, coalesce((SELECT seq FROM messages%'"],
   { encoding: 'utf8' }).trim());
   const before = offlineReads();
   const s = client(allUrl(WS, a.token));
