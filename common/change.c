@@ -4,6 +4,7 @@
 #include "msgtext.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char change_edit_sql[] = "SELECT r_status, r_conversation_id, r_seq, NULL"
@@ -13,7 +14,19 @@ const char change_delete_sql[] = "SELECT r_status, r_conversation_id, r_seq, NUL
 const char change_react_sql[] = "SELECT r_status, r_conversation_id, r_seq, r_count"
                                 " FROM chat_message_react($1, $2, $3, $4, " CHANGE_MAX_EMOJIS ")";
 const char change_message_sql[] =
-    "SELECT " MSG_COLS ", m.conversation_id FROM " MSG_FROM " WHERE m.id = $1";
+    "SELECT " MSG_COLS ", m.conversation_id,"
+    "  (SELECT min(w.last_read_seq) FROM conversation_members w"
+    "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id),"
+    "  (SELECT min(greatest(w.delivered_seq, w.last_read_seq)) FROM conversation_members w"
+    "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id)"
+    " FROM " MSG_FROM " WHERE m.id = $1";
+
+const char *change_read_status(const PGresult *r, long long seq)
+{
+    const char *rd = PQgetisnull(r, 0, CHANGE_MSG_COL_MIN_READ) ? "0" : PQgetvalue(r, 0, CHANGE_MSG_COL_MIN_READ);
+    const char *dv = PQgetisnull(r, 0, CHANGE_MSG_COL_MIN_DLV) ? "0" : PQgetvalue(r, 0, CHANGE_MSG_COL_MIN_DLV);
+    return msg_read_status(seq, atoll(rd), atoll(dv));
+}
 
 static int answer(struct send_error *err, int status, const char *code, const char *message)
 {

@@ -28,9 +28,20 @@ extern const char change_delete_sql[];
 extern const char change_react_sql[];
 enum { CHANGE_COL_STATUS, CHANGE_COL_CONVERSATION, CHANGE_COL_SEQ, CHANGE_COL_COUNT };
 
-/* $1 message: its MSG_COLS then its conversation_id (CHANGE_MSG_COL_CONVERSATION). */
+/*
+ * $1 message: its MSG_COLS, its conversation_id, then the lowest read and
+ * delivered watermarks of the members other than its sender (NULL when
+ * there is none), for its read_status.
+ */
 extern const char change_message_sql[];
-enum { CHANGE_MSG_COL_CONVERSATION = MSG_NCOLS };
+enum {
+    CHANGE_MSG_COL_CONVERSATION = MSG_NCOLS,
+    CHANGE_MSG_COL_MIN_READ,
+    CHANGE_MSG_COL_MIN_DLV
+};
+
+/* read_status of the message (seq) in row 0 of a change_message_sql result. */
+const char *change_read_status(const PGresult *r, long long seq);
 
 /*
  * The answer to a change's status ("ok" -> 0; else -1 with *err: 404

@@ -32,8 +32,13 @@ static struct db_stmt events_stmt = {.name = "conv_events", .sql = sync_sql};
 #define EVENTS_DEFAULT 100
 #define EVENTS_MAX 500
 
-/* The message mid as it is now, or NULL (answered) on a database error. */
-static json_t *message_now(struct http_req *req, const char *mid, char cid[UUID_STR_LEN])
+/*
+ * The message mid as it is now (without read_status: the published copy is
+ * the same for every reader; *status is the caller's), or NULL (answered)
+ * on a database error.
+ */
+static json_t *message_now(struct http_req *req, const char *mid, char cid[UUID_STR_LEN],
+                           const char **status)
 {
     const char *params[1] = {mid};
     enum db_err err;
@@ -49,6 +54,7 @@ static json_t *message_now(struct http_req *req, const char *mid, char cid[UUID_
         snprintf(cid, UUID_STR_LEN, "%s", PQgetvalue(r, 0, CHANGE_MSG_COL_CONVERSATION));
         msg_row_from_result(r, 0, 0, cid, &m);
         msg = msg_row_to_json(&m);
+        *status = change_read_status(r, m.seq);
     }
     PQclear(r);
     if (msg == NULL)
@@ -66,11 +72,12 @@ struct change {
 /*
  * Run st for message mid; answer refusals. Returns the message as it is
  * now (a new reference; published with its event when the change took a
- * seq, then in *seq_out, else -1), *count the emoji's count for
- * reactions, or NULL when answered.
+ * seq, then in *seq_out, else -1) with its read_status in *status, *count
+ * the emoji's count for reactions, or NULL when answered.
  */
 static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const char **params,
-                          const struct change *ch, long long *count, long long *seq_out)
+                          const struct change *ch, long long *count, long long *seq_out,
+                          const char **status)
 {
     char cid[UUID_STR_LEN];
     struct send_error serr;
@@ -98,7 +105,7 @@ static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const
     *count = db_get(r, 0, CHANGE_COL_COUNT) ? atoll(PQgetvalue(r, 0, CHANGE_COL_COUNT)) : 0;
     PQclear(r);
     *seq_out = seq;
-    if ((msg = message_now(req, params[0], cid)) == NULL || seq < 0)
+    if ((msg = message_now(req, params[0], cid, status)) == NULL || seq < 0)
         return msg;
     ev = change_event(ch->kind, ch->on, cid, seq, req->user_id, msg, ch->emoji, *count);
     if (ev == NULL ||
@@ -116,6 +123,7 @@ void route_msg_edit(struct http_req *req)
     struct send_error serr;
     char names[MSGTEXT_MENTIONS_CAP], window[16];
     struct change ch = {.kind = "edit"};
+    const char *status;
     long long count, seq;
     json_t *msg;
 
@@ -133,14 +141,17 @@ void route_msg_edit(struct http_req *req)
     params[2] = json_string_value(content);
     params[3] = window;
     params[4] = names[0] ? names : NULL;
-    if ((msg = change_run(req, &edit_stmt, 5, params, &ch, &count, &seq)) != NULL)
+    if ((msg = change_run(req, &edit_stmt, 5, params, &ch, &count, &seq, &status)) != NULL) {
+        json_object_set_new(msg, "read_status", json_string(status));
         http_reply(req, 200, msg);
+    }
 }
 
 void route_msg_delete(struct http_req *req)
 {
     const char *mid, *params[2];
     struct change ch = {.kind = "delete"};
+    const char *status;
     long long count, seq;
     json_t *msg;
 
@@ -148,7 +159,7 @@ void route_msg_delete(struct http_req *req)
         return;
     params[0] = mid;
     params[1] = req->user_id;
-    if ((msg = change_run(req, &delete_stmt, 2, params, &ch, &count, &seq)) != NULL) {
+    if ((msg = change_run(req, &delete_stmt, 2, params, &ch, &count, &seq, &status)) != NULL) {
         json_decref(msg);
         http_reply(req, 204, NULL);
     }
@@ -159,10 +170,11 @@ static void react(struct http_req *req, const char *mid, const char *emoji, bool
 {
     const char *params[4] = {mid, req->user_id, emoji, on ? "true" : "false"};
     struct change ch = {.kind = "react", .on = on, .emoji = emoji};
+    const char *status;
     long long count = 0, seq;
     json_t *msg;
 
-    if ((msg = change_run(req, &react_stmt, 4, params, &ch, &count, &seq)) == NULL)
+    if ((msg = change_run(req, &react_stmt, 4, params, &ch, &count, &seq, &status)) == NULL)
         return;
     json_decref(msg);
     if (!on) {

@@ -241,6 +241,43 @@ test('live answers have the documented shapes', async () => {
   const again = await conforms(doc, 'GET', '/conversations/{conversation_id}', `/conversations/${cid}`, { token: ta, status: 200 });
   assert.equal(again.last_message.read_status, 'read');
 
+  // What happens to a message after it is sent, and the event log.
+  const reply = await conforms(doc, 'POST', '/conversations/{conversation_id}/messages', `/conversations/${cid}/messages`,
+    { token: tb, body: { content: `@${a.user.username} yes`, reply_to_id: msg.id }, status: 201 });
+  assert.equal(reply.reply_to.id, msg.id);
+  assert.deepEqual(reply.mentions, [a.user.id]);
+  await conforms(doc, 'POST', '/conversations/{conversation_id}/messages', `/conversations/${cid}/messages`,
+    { token: tb, body: { content: 'x', reply_to_id: randomUUID() }, status: 422 });
+  const mpath = `/conversations/messages/${msg.id}`;
+  const edited = await conforms(doc, 'PATCH', '/conversations/messages/{message_id}', mpath,
+    { token: ta, body: { content: 'hello, edited' }, status: 200 });
+  assert.ok(edited.edited_at);
+  await conforms(doc, 'PATCH', '/conversations/messages/{message_id}', mpath, { token: tb, body: { content: 'no' }, status: 403 });
+  await conforms(doc, 'PATCH', '/conversations/messages/{message_id}', `/conversations/messages/${randomUUID()}`,
+    { token: ta, body: { content: 'no' }, status: 404 });
+  await conforms(doc, 'POST', '/conversations/messages/{message_id}/reactions', `${mpath}/reactions`,
+    { token: tb, body: { emoji: '👍' }, status: 201 });
+  await conforms(doc, 'POST', '/conversations/messages/{message_id}/reactions', `${mpath}/reactions`,
+    { token: tb, body: { emoji: '👍' }, status: 200 });
+  await conforms(doc, 'POST', '/conversations/messages/{message_id}/reactions', `${mpath}/reactions`,
+    { token: tb, body: { emoji: 'not one' }, status: 422 });
+  await conforms(doc, 'GET', '/conversations/{conversation_id}/messages', `/conversations/${cid}/messages?use_cache=true`,
+    { token: ta, status: 200 });
+  await conforms(doc, 'GET', '/conversations', '/conversations', { token: ta, status: 200 });
+  await conforms(doc, 'DELETE', '/conversations/messages/{message_id}/reactions/{emoji}', `${mpath}/reactions/${encodeURIComponent('👍')}`,
+    { token: tb, status: 204 });
+  await conforms(doc, 'DELETE', '/conversations/messages/{message_id}', mpath, { token: tb, status: 403 });
+  await conforms(doc, 'DELETE', '/conversations/messages/{message_id}', mpath, { token: ta, status: 204 });
+  await conforms(doc, 'PATCH', '/conversations/messages/{message_id}', mpath, { token: ta, body: { content: 'late' }, status: 409 });
+  const evs = await conforms(doc, 'GET', '/conversations/{conversation_id}/events', `/conversations/${cid}/events?since_seq=0&limit=500`,
+    { token: tb, status: 200 });
+  assert.deepEqual(evs.events.map((e) => e.type).slice(-5),
+    ['message', 'message_updated', 'reaction_added', 'reaction_removed', 'message_deleted']);
+  await conforms(doc, 'GET', '/conversations/{conversation_id}/events', `/conversations/${cid}/events?since_seq=-1`,
+    { token: tb, status: 422 });
+  await conforms(doc, 'GET', '/conversations/{conversation_id}/events', `/conversations/${randomUUID()}/events`,
+    { token: tb, status: 404 });
+
   const room = await conforms(doc, 'POST', '/chat/rooms', '/chat/rooms',
     { token: ta, body: { name: 'r', description: 'd' }, status: 201 });
   await conforms(doc, 'POST', '/chat/rooms/{room_id}/members/{user_id}', `/chat/rooms/${room.id}/members/${b.user.id}`,
