@@ -19,6 +19,7 @@
 #include "sync.h"
 #include "validate.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,8 +228,9 @@ static long long query_since(struct http_req *req)
 
     if (!http_query(req, "since_seq", buf, sizeof(buf)) || buf[0] == '\0')
         return 0;
+    errno = 0;
     v = strtoll(buf, &end, 10);
-    if (*end != '\0' || v < 0 || buf[0] == '-' || buf[0] == '+') {
+    if (*end != '\0' || v < 0 || errno == ERANGE || buf[0] < '0' || buf[0] > '9') {
         http_error(req, 422, "validation_error", "since_seq: must be an integer >= 0");
         return -1;
     }
