@@ -18,7 +18,9 @@ const char change_message_sql[] =
     "  (SELECT min(w.last_read_seq) FROM conversation_members w"
     "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id),"
     "  (SELECT min(greatest(w.delivered_seq, w.last_read_seq)) FROM conversation_members w"
-    "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id)"
+    "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id),"
+    "  (SELECT coalesce(json_agg(r.emoji ORDER BY r.created_at, r.emoji), '[]') FROM message_reactions r"
+    "   WHERE r.message_id = m.id AND r.user_id = $2::uuid)"
     " FROM " MSG_FROM " WHERE m.id = $1";
 
 const char *change_read_status(const PGresult *r, long long seq)

@@ -29,15 +29,17 @@ extern const char change_react_sql[];
 enum { CHANGE_COL_STATUS, CHANGE_COL_CONVERSATION, CHANGE_COL_SEQ, CHANGE_COL_COUNT };
 
 /*
- * $1 message: its MSG_COLS, its conversation_id, then the lowest read and
- * delivered watermarks of the members other than its sender (NULL when
- * there is none), for its read_status.
+ * $1 message, $2 viewer (or NULL): its MSG_COLS, its conversation_id, the
+ * lowest read and delivered watermarks of the members other than its
+ * sender (NULL when there is none), for its read_status, and the viewer's
+ * own reactions on it (a JSON array).
  */
 extern const char change_message_sql[];
 enum {
     CHANGE_MSG_COL_CONVERSATION = MSG_NCOLS,
     CHANGE_MSG_COL_MIN_READ,
-    CHANGE_MSG_COL_MIN_DLV
+    CHANGE_MSG_COL_MIN_DLV,
+    CHANGE_MSG_COL_OWN
 };
 
 /* read_status of the message (seq) in row 0 of a change_message_sql result. */

@@ -31,8 +31,10 @@
  * Meta row + page. Columns: member (bool), cursor seq (NULL if the cursor
  * is unknown), last_seq, the lowest read watermark with its holder and the
  * second lowest (NULL for a one-member conversation), the same for the
- * delivered watermark, then the message columns (PAGE_COL_*, NULL when the
- * page is empty or $5 is false: the cache will answer).
+ * delivered watermark, the caller's own reactions on the page's messages
+ * ({message_id: [emoji]}, NULL when none; only messages that carry
+ * reactions are looked up), then the message columns (PAGE_COL_*, NULL
+ * when the page is empty or $5 is false: the cache will answer).
  */
 /* clang-format off */
 static struct db_stmt page_stmt = {
@@ -56,9 +58,17 @@ static struct db_stmt page_stmt = {
         "  FROM (SELECT user_id, last_read_seq AS rd,"
         "               greatest(delivered_seq, last_read_seq) AS dv"
         "        FROM conversation_members WHERE conversation_id = $1) x"
+        "), own AS ("
+        "  SELECT json_object_agg(o.id, o.emojis) AS own FROM ("
+        "    SELECT pm.id, json_agg(r.emoji ORDER BY r.created_at, r.emoji) AS emojis"
+        "    FROM meta, LATERAL (SELECT id, reactions FROM messages"
+        "                        WHERE meta.member AND conversation_id = $1 AND seq < meta.cseq"
+        "                        ORDER BY seq DESC LIMIT $4) pm"
+        "    JOIN message_reactions r ON r.message_id = pm.id AND r.user_id = $2"
+        "    WHERE pm.reactions <> '[]' GROUP BY pm.id) o"
         ") SELECT meta.member, meta.cseq, meta.last_seq, meta.message_count,"
-        "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2, p.*"
-        " FROM meta CROSS JOIN wm LEFT JOIN LATERAL ("
+        "   wm.ru, wm.r1, wm.r2, wm.du, wm.d1, wm.d2, own.own, p.*"
+        " FROM meta CROSS JOIN wm CROSS JOIN own LEFT JOIN LATERAL ("
         "   SELECT " MSG_COLS " FROM " MSG_FROM
         "   WHERE meta.member AND $5::bool AND m.conversation_id = $1 AND m.seq < meta.cseq"
         "   ORDER BY m.seq DESC LIMIT $4"
@@ -76,22 +86,28 @@ enum {
     PAGE_COL_DLV_USER,
     PAGE_COL_DLV_MIN,
     PAGE_COL_DLV_NEXT,
+    PAGE_COL_OWN,
     PAGE_COL_MSG /* then MSG_COLS */
 };
 
 /*
- * read_status of a message is the lowest watermark among the members other
- * than its sender. Keeping the lowest, who holds it and the second lowest
- * makes that one comparison per message instead of a scan of the members.
+ * What the caller sees beside the rows. read_status of a message is the
+ * lowest watermark among the members other than its sender: keeping the
+ * lowest, who holds it and the second lowest makes that one comparison per
+ * message instead of a scan of the members. own: the caller's reactions
+ * ({message_id: [emoji]}, owned; NULL when none), as own_reactions.
  */
-struct page_wm {
+struct page_view {
     char read_user[UUID_STR_LEN], dlv_user[UUID_STR_LEN];
     long long read_min, read_next, dlv_min, dlv_next; /* _next < 0: nobody else */
+    json_t *own;
 };
 
-static void page_wm_load(const PGresult *r, struct page_wm *wm)
+static void page_view_load(const PGresult *r, struct page_view *wm)
 {
-    const char *v;
+    const char *v = db_get(r, 0, PAGE_COL_OWN);
+
+    wm->own = v != NULL ? json_loads(v, 0, NULL) : NULL;
     snprintf(wm->read_user, sizeof(wm->read_user), "%s", PQgetvalue(r, 0, PAGE_COL_READ_USER));
     wm->read_min = atoll(PQgetvalue(r, 0, PAGE_COL_READ_MIN));
     v = db_get(r, 0, PAGE_COL_READ_NEXT);
@@ -109,7 +125,20 @@ static long long lowest_but(const char *holder, long long min, long long next, c
     return next < 0 ? 0 : next; /* nobody else: nothing read or delivered */
 }
 
-static const char *page_status(const struct page_wm *wm, long long seq, const char *sender)
+static void page_view_free(struct page_view *wm)
+{
+    json_decref(wm->own);
+    wm->own = NULL;
+}
+
+/* The caller's own reactions on message id: a new reference to a JSON array. */
+static json_t *page_own(const struct page_view *wm, const char *id)
+{
+    json_t *a = json_object_get(wm->own, id);
+    return json_is_array(a) ? json_incref(a) : json_array();
+}
+
+static const char *page_status(const struct page_view *wm, long long seq, const char *sender)
 {
     return msg_read_status(seq, lowest_but(wm->read_user, wm->read_min, wm->read_next, sender),
                            lowest_but(wm->dlv_user, wm->dlv_min, wm->dlv_next, sender));
@@ -141,49 +170,72 @@ static void put(char **at, const char *s, size_t n)
     *at += n;
 }
 
+/* One cached entry of a page: what the splice adds to it. */
+struct page_entry {
+    char id[UUID_STR_LEN], sender[UUID_STR_LEN];
+    const char *status;
+    char *own; /* own_reactions as JSON text (malloc'd) */
+};
+
 /*
  * The page as text from the cached entries r->element[2 ..] (newest
- * first), each with read_status added before its closing brace: the
- * entries are already JSON, so the page is spliced instead of parsed and
- * dumped again. Returns a malloc'd body, or NULL when an entry is not in
- * the shape msg_text_scan() expects or the seqs do not descend.
+ * first), each with read_status and own_reactions added before its closing
+ * brace: the entries are already JSON, so the page is spliced instead of
+ * parsed and dumped again. Returns a malloc'd body, or NULL when an entry
+ * is not in the shape msg_text_scan() expects, the seqs do not descend, or
+ * memory ran out.
  */
-static char *page_splice(const redisReply *r, size_t n, bool has_more, const struct page_wm *wm,
+static char *page_splice(const redisReply *r, size_t n, bool has_more, const struct page_view *wm,
                          size_t *len)
 {
-    static const char head[] = "{\"messages\":[", status[] = ",\"read_status\":\"";
-    char id[UUID_STR_LEN], sender[UUID_STR_LEN], *body, *at;
-    size_t cap = sizeof(head) + 64 + UUID_STR_LEN;
+    static const char head[] = "{\"messages\":[", status[] = ",\"read_status\":\"",
+                      own[] = "\",\"own_reactions\":";
+    struct page_entry e[EV_CACHE_SIZE];
+    size_t cap = sizeof(head) + 64 + UUID_STR_LEN, done = 0;
+    char *body = NULL, *at;
     long long seq, prev = -1;
 
-    for (size_t i = 0; i < n; i++)
-        cap += r->element[2 + i]->len + sizeof(status) + 16;
-    body = malloc(cap);
-    if (body == NULL)
+    if (n > EV_CACHE_SIZE)
         return NULL;
+    for (; done < n; done++) {
+        const redisReply *v = r->element[2 + done];
+        json_t *mine;
+        if (v->type != REDIS_REPLY_STRING ||
+            msg_text_scan(v->str, v->len, e[done].id, &seq, e[done].sender) != 0 ||
+            (prev >= 0 && seq >= prev))
+            goto out;
+        prev = seq;
+        e[done].status = page_status(wm, seq, e[done].sender[0] != '\0' ? e[done].sender : NULL);
+        mine = page_own(wm, e[done].id);
+        e[done].own = json_dumps(mine, JSON_COMPACT);
+        json_decref(mine);
+        if (e[done].own == NULL)
+            goto out;
+        cap += v->len + sizeof(status) + 16 + sizeof(own) + strlen(e[done].own);
+    }
+    if ((body = malloc(cap)) == NULL)
+        goto out;
     at = body;
     put(&at, head, sizeof(head) - 1);
     for (size_t i = 0; i < n; i++) {
         const redisReply *v = r->element[2 + i];
-        const char *st;
-        if (v->type != REDIS_REPLY_STRING || msg_text_scan(v->str, v->len, id, &seq, sender) != 0 ||
-            (prev >= 0 && seq >= prev)) {
-            free(body);
-            return NULL;
-        }
-        prev = seq;
-        st = page_status(wm, seq, sender[0] != '\0' ? sender : NULL);
         if (i > 0)
             put(&at, ",", 1);
         put(&at, v->str, v->len - 1);
         put(&at, status, sizeof(status) - 1);
-        put(&at, st, strlen(st));
-        put(&at, "\"}", 2);
+        put(&at, e[i].status, strlen(e[i].status));
+        put(&at, own, sizeof(own) - 1);
+        put(&at, e[i].own, strlen(e[i].own));
+        put(&at, "}", 1);
     }
-    /* id is now the oldest entry's: the cursor of the next page. */
-    at += has_more ? sprintf(at, "],\"next_cursor\":\"%s\",\"has_more\":true}", id)
+    /* The oldest entry's id is the cursor of the next page. */
+    at += has_more && n > 0
+              ? sprintf(at, "],\"next_cursor\":\"%s\",\"has_more\":true}", e[n - 1].id)
                    : sprintf(at, "],\"next_cursor\":null,\"has_more\":false}");
     *len = (size_t)(at - body);
+out:
+    while (done-- > 0)
+        free(e[done].own);
     return body;
 }
 
@@ -193,7 +245,7 @@ static char *page_splice(const redisReply *r, size_t n, bool has_more, const str
  * the cache cannot be trusted (nothing sent).
  */
 static int page_from_cache(struct http_req *req, const char *cid, int limit, long long last_seq,
-                           long long count, const struct page_wm *wm)
+                           long long count, const struct page_view *wm)
 {
     long long held = count < EV_CACHE_SIZE ? count : EV_CACHE_SIZE;
     size_t n = (size_t)(held < limit ? held : limit);
@@ -303,7 +355,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
     char cursor[HTTP_PARAM_LEN];
     bool has_cursor = http_query(req, "cursor", cursor, sizeof(cursor)) && cursor[0] != '\0';
     bool try_cache = query_true(req, "use_cache") && !has_cursor;
-    struct page_wm wm;
+    struct page_view wm;
     int limit, fetch, n;
     json_t *msgs;
     PGresult *r;
@@ -321,12 +373,14 @@ void msg_page_reply(struct http_req *req, const char *cid)
         return;
     fetch = limit;
     if (try_cache) {
-        page_wm_load(r, &wm);
+        page_view_load(r, &wm);
         if (page_from_cache(req, cid, limit, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)),
                             atoll(PQgetvalue(r, 0, PAGE_COL_MESSAGE_COUNT)), &wm) == 0) {
+            page_view_free(&wm);
             PQclear(r);
             return;
         }
+        page_view_free(&wm);
         PQclear(r);
         http_header(req, "X-Cache: miss");
         fetch = EV_CACHE_SIZE; /* the whole cache's worth, to fill it */
@@ -334,7 +388,7 @@ void msg_page_reply(struct http_req *req, const char *cid)
         if (r == NULL)
             return;
     }
-    page_wm_load(r, &wm);
+    page_view_load(r, &wm);
     msgs = json_array();
     n = db_get(r, 0, PAGE_COL_MSG) == NULL ? 0 : PQntuples(r);
     for (int i = 0; i < n && i < limit; i++) {
@@ -346,11 +400,13 @@ void msg_page_reply(struct http_req *req, const char *cid)
         if (o != NULL) {
             json_object_set_new(o, "read_status",
                                 json_string(page_status(&wm, m.seq, m.sender_id)));
+            json_object_set_new(o, "own_reactions", page_own(&wm, m.id));
             json_array_append_new(msgs, o);
         }
     }
     if (try_cache)
         cache_fill(req, cid, r, n < fetch ? n : fetch, atoll(PQgetvalue(r, 0, PAGE_COL_LAST_SEQ)));
+    page_view_free(&wm);
     PQclear(r);
     http_reply(req, 200, page_body(msgs, n > limit));
 }
@@ -417,6 +473,8 @@ void msg_send_reply(struct http_req *req, const char *cid)
         return;
     }
     json_object_set_new(msg, "read_status", json_string("sent"));
+    if (fresh) /* a replay's reactions may have changed since: its history page has them */
+        json_object_set_new(msg, "own_reactions", json_array());
     if (!fresh)
         http_header(req, "Idempotent-Replayed: true");
     http_reply(req, fresh ? 201 : 200, msg);

@@ -33,17 +33,23 @@ static struct db_stmt events_stmt = {.name = "conv_events", .sql = sync_sql};
 #define EVENTS_DEFAULT 100
 #define EVENTS_MAX 500
 
+/* What the caller sees of a changed message beyond the published copy. */
+struct msg_view {
+    const char *status; /* read_status */
+    json_t *own;        /* own_reactions, owned */
+};
+
 /*
- * The message mid as it is now (without read_status: the published copy is
- * the same for every reader; *status is the caller's), or NULL (answered)
- * on a database error.
+ * The message mid as it is now (without the caller's read_status and
+ * own_reactions: the published copy is the same for every reader; they go
+ * into *view), or NULL (answered) on a database error.
  */
 static json_t *message_now(struct http_req *req, const char *mid, char cid[UUID_STR_LEN],
-                           const char **status)
+                           struct msg_view *view)
 {
-    const char *params[1] = {mid};
+    const char *params[2] = {mid, req->user_id};
     enum db_err err;
-    PGresult *r = db_exec(&req->be->db, &message_stmt, 1, params, &err);
+    PGresult *r = db_exec(&req->be->db, &message_stmt, 2, params, &err);
     struct msg_row m;
     json_t *msg = NULL;
 
@@ -55,11 +61,15 @@ static json_t *message_now(struct http_req *req, const char *mid, char cid[UUID_
         snprintf(cid, UUID_STR_LEN, "%s", PQgetvalue(r, 0, CHANGE_MSG_COL_CONVERSATION));
         msg_row_from_result(r, 0, 0, cid, &m);
         msg = msg_row_to_json(&m);
-        *status = change_read_status(r, m.seq);
+        view->status = change_read_status(r, m.seq);
+        view->own = json_loads(PQgetvalue(r, 0, CHANGE_MSG_COL_OWN), 0, NULL);
     }
     PQclear(r);
-    if (msg == NULL)
+    if (msg == NULL) {
+        json_decref(view->own);
+        view->own = NULL;
         http_error(req, 503, "unavailable", "the message could not be read");
+    }
     return msg;
 }
 
@@ -73,12 +83,12 @@ struct change {
 /*
  * Run st for message mid; answer refusals. Returns the message as it is
  * now (a new reference; published with its event when the change took a
- * seq, then in *seq_out, else -1) with its read_status in *status, *count
+ * seq, then in *seq_out, else -1) with what the caller sees in *view, *count
  * the emoji's count for reactions, or NULL when answered.
  */
 static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const char **params,
                           const struct change *ch, long long *count, long long *seq_out,
-                          const char **status)
+                          struct msg_view *view)
 {
     char cid[UUID_STR_LEN];
     struct send_error serr;
@@ -87,6 +97,7 @@ static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const
     json_t *msg = NULL, *ev;
 
     *seq_out = -1;
+    view->own = NULL;
     PGresult *r;
 
     if (http_limit(req, "msg", req->user_id, req->cfg->rl_messages_per_minute, "message changes"))
@@ -106,7 +117,7 @@ static json_t *change_run(struct http_req *req, struct db_stmt *st, int n, const
     *count = db_get(r, 0, CHANGE_COL_COUNT) ? atoll(PQgetvalue(r, 0, CHANGE_COL_COUNT)) : 0;
     PQclear(r);
     *seq_out = seq;
-    if ((msg = message_now(req, params[0], cid, status)) == NULL || seq < 0)
+    if ((msg = message_now(req, params[0], cid, view)) == NULL || seq < 0)
         return msg;
     ev = change_event(ch->kind, ch->on, cid, seq, req->user_id, msg, ch->emoji, *count);
     if (ev == NULL ||
@@ -124,7 +135,7 @@ void route_msg_edit(struct http_req *req)
     struct send_error serr;
     char names[MSGTEXT_MENTIONS_CAP], window[16];
     struct change ch = {.kind = "edit"};
-    const char *status;
+    struct msg_view view;
     long long count, seq;
     json_t *msg;
 
@@ -142,8 +153,9 @@ void route_msg_edit(struct http_req *req)
     params[2] = json_string_value(content);
     params[3] = window;
     params[4] = names[0] ? names : NULL;
-    if ((msg = change_run(req, &edit_stmt, 5, params, &ch, &count, &seq, &status)) != NULL) {
-        json_object_set_new(msg, "read_status", json_string(status));
+    if ((msg = change_run(req, &edit_stmt, 5, params, &ch, &count, &seq, &view)) != NULL) {
+        json_object_set_new(msg, "read_status", json_string(view.status));
+        json_object_set_new(msg, "own_reactions", view.own ? view.own : json_array());
         http_reply(req, 200, msg);
     }
 }
@@ -152,7 +164,7 @@ void route_msg_delete(struct http_req *req)
 {
     const char *mid, *params[2];
     struct change ch = {.kind = "delete"};
-    const char *status;
+    struct msg_view view;
     long long count, seq;
     json_t *msg;
 
@@ -160,7 +172,8 @@ void route_msg_delete(struct http_req *req)
         return;
     params[0] = mid;
     params[1] = req->user_id;
-    if ((msg = change_run(req, &delete_stmt, 2, params, &ch, &count, &seq, &status)) != NULL) {
+    if ((msg = change_run(req, &delete_stmt, 2, params, &ch, &count, &seq, &view)) != NULL) {
+        json_decref(view.own);
         json_decref(msg);
         http_reply(req, 204, NULL);
     }
@@ -171,12 +184,13 @@ static void react(struct http_req *req, const char *mid, const char *emoji, bool
 {
     const char *params[4] = {mid, req->user_id, emoji, on ? "true" : "false"};
     struct change ch = {.kind = "react", .on = on, .emoji = emoji};
-    const char *status;
+    struct msg_view view;
     long long count = 0, seq;
     json_t *msg;
 
-    if ((msg = change_run(req, &react_stmt, 4, params, &ch, &count, &seq, &status)) == NULL)
+    if ((msg = change_run(req, &react_stmt, 4, params, &ch, &count, &seq, &view)) == NULL)
         return;
+    json_decref(view.own);
     json_decref(msg);
     if (!on) {
         http_reply(req, 204, NULL);

@@ -199,6 +199,7 @@ test('a deleted message is erased in PostgreSQL and stays in history as a tombst
   assert.equal(tomb.seq, m.seq);
   assert.deepEqual(tomb.reactions, []);
   assert.deepEqual(tomb.mentions, []);
+  assert.deepEqual(tomb.own_reactions, []);
   const answer = page.messages.find(x => x.id === reply.id);
   assert.deepEqual(answer.reply_to, { id: m.id, sender_id: a.id, content: null, deleted: true },
     'the reply\'s preview says what it answered was deleted, without its text');
@@ -324,6 +325,34 @@ test('reactions: validated, idempotent, counted exactly when every member reacts
     replay.set(e.emoji, n);
   }
   assert.equal((await convOf(members[0], cid)).unread_count, 1, 'reactions are not messages');
+
+  // Each caller sees their own reactions (own_reactions), from the cache as from the database.
+  const own = i => [...emojis.filter(e => !(e === '👍' && i % 2)), ...(i === 0 ? [':thumbs_up:'] : [])].sort();
+  for (const [i, u] of everyone.entries()) {
+    const mine = (await cacheEqualsDb(cid, u, `own reactions of member ${i}`)).messages.find(x => x.id === m.id);
+    assert.deepEqual([...mine.own_reactions].sort(), own(i), `member ${i}`);
+  }
+  r = await edit(m.id, owner, 'react to me, edited');
+  assert.deepEqual([...r.json.own_reactions].sort(), own(0), 'the edit answers the editor\'s own reactions');
+});
+
+test('user_ids name the first 10 who reacted; a later one still finds their reaction in own_reactions', async () => {
+  const owner = await user();
+  const rid = await room(owner, [], 'many reactors');
+  const m = await sent(rid, owner, 'popular');
+  // More members than MAX_GROUP_MEMBERS allows over the API (10 in the test stack), added directly.
+  const crowd = await Promise.all(Array.from({ length: 12 }, () => user()));
+  psql(`INSERT INTO conversation_members (conversation_id, user_id, role)
+        SELECT '${rid}', unnest('{${crowd.map(u => u.id).join(',')}}'::uuid[]), 'member'`);
+  for (const u of crowd) assert.equal((await react(m.id, u, '🔥')).status, 201);
+  const last = crowd.at(-1);
+  const page = await cacheEqualsDb(rid, last, 'a crowd reacted');
+  const got = page.messages.find(x => x.id === m.id);
+  assert.equal(got.reactions[0].count, 12);
+  assert.deepEqual(got.reactions[0].user_ids, crowd.slice(0, 10).map(u => u.id), 'the first 10, in the order they reacted');
+  assert.deepEqual(got.own_reactions, ['🔥'], 'the 12th reactor is not in user_ids but knows they reacted');
+  const ownerPage = await cacheEqualsDb(rid, owner, 'the owner did not react');
+  assert.deepEqual(ownerPage.messages.find(x => x.id === m.id).own_reactions, []);
 });
 
 test('concurrent edits of one message: the last commit wins everywhere', async () => {
