@@ -5,25 +5,11 @@
 // gateways reconciled with PostgreSQL and listened for membership changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { api, user, direct, send, sleep } from './helpers.mjs';
+import { api, user, direct, send, sleep, psql, withoutRedis } from './helpers.mjs';
 import { client, convUrl, allUrl, isMsg, closedWithin } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
-const STACK = process.env.CHAT_STACK;
-const psql = sql => execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
-  { encoding: 'utf8' }).trim();
-
-// Run fn with Redis stopped; Redis is started again whatever happens.
-async function withoutRedis(fn) {
-  execSync(`${STACK} redis-stop`);
-  try {
-    return await fn();
-  } finally {
-    execSync(`${STACK} redis-start`);
-  }
-}
 
 test('a message sent over REST while Redis is down reaches the open socket, with no later message', async () => {
   const a = await user(); const b = await user();

@@ -1,6 +1,8 @@
 // What the WebSocket and browser tests share: the REST client, a fresh user,
-// a direct conversation, a REST send, and a pause.
+// a direct conversation, a REST send, a pause, psql on the test database and
+// a Redis outage.
 import assert from 'node:assert/strict';
+import { execSync, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 
 export const BASE = process.env.CHAT_BASE_URL || 'http://127.0.0.1:18000';
@@ -36,5 +38,19 @@ export async function until(fn, ms = 5000) {
     const v = await fn();
     if (v || Date.now() > end) return v;
     await sleep(100);
+  }
+}
+
+// One SQL statement on the test stack's database; its unaligned output.
+export const psql = sql => execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+  { encoding: 'utf8' }).trim();
+
+// Run fn with the test stack's Redis stopped; Redis is started again whatever happens.
+export async function withoutRedis(fn) {
+  execSync(`${process.env.CHAT_STACK} redis-stop`);
+  try {
+    return await fn();
+  } finally {
+    execSync(`${process.env.CHAT_STACK} redis-start`);
   }
 }

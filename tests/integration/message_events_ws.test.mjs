@@ -7,14 +7,10 @@
 // frames or by calling the SQL functions through psql, never through REST.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync, execFileSync } from 'node:child_process';
-import { api, user, direct, send, sleep, until } from './helpers.mjs';
+import { api, user, direct, send, sleep, until, psql, withoutRedis } from './helpers.mjs';
 import { client, convUrl, allUrl, isMsg } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
-const STACK = process.env.CHAT_STACK;
-const psql = sql => execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
-  { encoding: 'utf8' }).trim();
 
 const DURABLE = new Set(['message', 'offline_message', 'message_updated', 'message_deleted',
   'reaction_added', 'reaction_removed', 'member_added', 'member_removed']);
@@ -44,15 +40,6 @@ async function frame(c, obj) {
 
 // Wait until socket c has durable events of cid up to seq n.
 const upTo = (c, cid, n, ms = 6000) => c.next(e => DURABLE.has(e.type) && e.conversation_id === cid && e.seq === n, ms);
-
-async function withoutRedis(fn) {
-  execSync(`${STACK} redis-stop`);
-  try {
-    return await fn();
-  } finally {
-    execSync(`${STACK} redis-start`);
-  }
-}
 
 test('live edit, reactions and delete reach a per-conversation and an all-conversations socket in seq order, contiguous with the messages', async () => {
   const a = await user(); const b = await user();

@@ -7,24 +7,11 @@
 // mention_count). The WebSocket side is message_events_ws.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execSync, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { BASE, api, user, direct, send, sleep } from './helpers.mjs';
+import { BASE, api, user, direct, sleep, psql, withoutRedis } from './helpers.mjs';
 import { client, convUrl, allUrl } from './wsclient.mjs';
 
 const WS = process.env.CHAT_WS_URL || 'ws://127.0.0.1:18000';
-const STACK = process.env.CHAT_STACK;
-const psql = sql => execFileSync('psql', [process.env.DATABASE_URL, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-c', sql],
-  { encoding: 'utf8' }).trim();
-
-async function withoutRedis(fn) {
-  execSync(`${STACK} redis-stop`);
-  try {
-    return await fn();
-  } finally {
-    execSync(`${STACK} redis-start`);
-  }
-}
 
 const edit = (mid, u, content) => api('PATCH', `/conversations/messages/${mid}`, { content }, u.token);
 const del = (mid, u) => api('DELETE', `/conversations/messages/${mid}`, null, u.token);

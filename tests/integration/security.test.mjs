@@ -156,6 +156,11 @@ const ROUTES = [
   ['POST', () => '/conversations/group', o => ({ type: 'group', name: 'g', participant_ids: [o.other] })],
   ['GET', o => `/conversations/messages/${o.msg}/read-receipts`],
   ['POST', o => `/conversations/messages/${o.msg}/read`],
+  ['PATCH', o => `/conversations/messages/${o.msg}`, { content: 'must not be stored' }],
+  ['DELETE', o => `/conversations/messages/${o.msg}`],
+  ['POST', o => `/conversations/messages/${o.msg}/reactions`, { emoji: '👍' }],
+  ['DELETE', o => `/conversations/messages/${o.msg}/reactions/${o.emoji ?? encodeURIComponent('👍')}`],
+  ['GET', o => `/conversations/${o.conv}/events`],
   ['GET', o => `/conversations/${o.conv}`],
   ['GET', o => `/conversations/${o.conv}/messages`],
   ['POST', o => `/conversations/${o.conv}/messages`, { content: 'must not be stored' }],
@@ -213,7 +218,7 @@ test('ROUTES covers every protected operation of openapi.json', async () => {
   for (const [path, item] of Object.entries(spec.paths))
     for (const [m, op] of Object.entries(item))
       if ((op.security ?? spec.security ?? []).length) ops.push(`${m.toUpperCase()} ${path.replace(/^\/api\/v1/, '')}`);
-  const names = { user: '{user_id}', other: '{user_id}', conv: '{conversation_id}', msg: '{message_id}', room: '{room_id}' };
+  const names = { user: '{user_id}', other: '{user_id}', conv: '{conversation_id}', msg: '{message_id}', room: '{room_id}', emoji: '{emoji}' };
   const ours = ROUTES.map(([m, path]) => `${m} ${path(names).split('?')[0]}`);
   assert.deepEqual([...new Set(ours)].sort(), [...new Set(ops)].sort());
 });
@@ -387,6 +392,7 @@ const READS = [
   [id => `/conversations/${id}/messages`, 'conv'],
   [id => `/conversations/${id}/typing`, 'conv'],
   [id => `/conversations/messages/${id}/read-receipts`, 'msg'],
+  [id => `/conversations/${id}/events`, 'conv'],
   [id => `/chat/rooms/${id}`, 'room'],
   [id => `/chat/rooms/${id}/messages`, 'room'],
   [id => `/conversations/${F.dm}/messages?cursor=${id}`, 'msg'],
@@ -447,6 +453,8 @@ const WRITES = [
   ['conv', id => call('POST', `/conversations/${id}/read`, undefined, F.alice.token)],
   ['conv', id => call('POST', `/conversations/${id}/typing`, { is_typing: true }, F.alice.token)],
   ['msg', id => call('POST', `/conversations/messages/${id}/read`, undefined, F.alice.token)],
+  // taking back a reaction that is not there: 204 both times, and nothing for a foreign id
+  ['msg', id => call('DELETE', `/conversations/messages/${id}/reactions/${encodeURIComponent('👍')}`, undefined, F.alice.token)],
   ['room', id => call('PUT', `/chat/rooms/${id}`, { name: 'alice room' }, F.alice.token)],
   ['room', id => call('POST', `/chat/rooms/${id}/members/${F.bob.id}`, undefined, F.alice.token)],
   ['room', id => call('POST', '/chat/messages', { room_id: id, content: 'hello' }, F.alice.token)],
