@@ -13,21 +13,29 @@ const char change_delete_sql[] = "SELECT r_status, r_conversation_id, r_seq, NUL
                                  " FROM chat_message_delete($1, $2)";
 const char change_react_sql[] = "SELECT r_status, r_conversation_id, r_seq, r_count"
                                 " FROM chat_message_react($1, $2, $3, $4, " CHANGE_MAX_EMOJIS ")";
-const char change_message_sql[] =
-    "SELECT " MSG_COLS ", m.conversation_id,"
+#define CHANGE_MSG_SELECT "SELECT " MSG_COLS ", m.conversation_id"
+#define CHANGE_MSG_FROM " FROM " MSG_FROM " WHERE m.id = $1"
+
+const char change_message_sql[] = CHANGE_MSG_SELECT CHANGE_MSG_FROM;
+
+/* clang-format off */
+const char change_message_view_sql[] =
+    CHANGE_MSG_SELECT ","
     "  (SELECT min(w.last_read_seq) FROM conversation_members w"
     "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id),"
     "  (SELECT min(greatest(w.delivered_seq, w.last_read_seq)) FROM conversation_members w"
     "   WHERE w.conversation_id = m.conversation_id AND w.user_id IS DISTINCT FROM m.sender_id),"
     "  (SELECT coalesce(json_agg(r.emoji ORDER BY r.created_at, r.emoji), '[]') FROM message_reactions r"
     "   WHERE r.message_id = m.id AND r.user_id = $2::uuid)"
-    " FROM " MSG_FROM " WHERE m.id = $1";
+    CHANGE_MSG_FROM;
+/* clang-format on */
 
 const char *change_read_status(const PGresult *r, long long seq)
 {
-    const char *rd = PQgetisnull(r, 0, CHANGE_MSG_COL_MIN_READ) ? "0" : PQgetvalue(r, 0, CHANGE_MSG_COL_MIN_READ);
-    const char *dv = PQgetisnull(r, 0, CHANGE_MSG_COL_MIN_DLV) ? "0" : PQgetvalue(r, 0, CHANGE_MSG_COL_MIN_DLV);
-    return msg_read_status(seq, atoll(rd), atoll(dv));
+    const char *rd = db_get(r, 0, CHANGE_MSG_COL_MIN_READ),
+               *dv = db_get(r, 0, CHANGE_MSG_COL_MIN_DLV);
+
+    return msg_read_status(seq, rd ? atoll(rd) : 0, dv ? atoll(dv) : 0);
 }
 
 static int answer(struct send_error *err, int status, const char *code, const char *message)

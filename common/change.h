@@ -28,13 +28,15 @@ extern const char change_delete_sql[];
 extern const char change_react_sql[];
 enum { CHANGE_COL_STATUS, CHANGE_COL_CONVERSATION, CHANGE_COL_SEQ, CHANGE_COL_COUNT };
 
-/*
- * $1 message, $2 viewer (or NULL): its MSG_COLS, its conversation_id, the
- * lowest read and delivered watermarks of the members other than its
- * sender (NULL when there is none), for its read_status, and the viewer's
- * own reactions on it (a JSON array).
- */
+/* $1 message: its MSG_COLS then its conversation_id: the copy every reader gets. */
 extern const char change_message_sql[];
+/*
+ * $1 message, $2 viewer: the same columns, then the lowest read and
+ * delivered watermarks of the members other than its sender (NULL when
+ * there is none), for its read_status, and the viewer's own reactions on
+ * it (a JSON array): what a REST answer adds for its caller.
+ */
+extern const char change_message_view_sql[];
 enum {
     CHANGE_MSG_COL_CONVERSATION = MSG_NCOLS,
     CHANGE_MSG_COL_MIN_READ,
@@ -42,7 +44,7 @@ enum {
     CHANGE_MSG_COL_OWN
 };
 
-/* read_status of the message (seq) in row 0 of a change_message_sql result. */
+/* read_status of the message (seq) in row 0 of a change_message_view_sql result. */
 const char *change_read_status(const PGresult *r, long long seq);
 
 /*

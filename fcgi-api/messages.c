@@ -174,7 +174,7 @@ static void put(char **at, const char *s, size_t n)
 struct page_entry {
     char id[UUID_STR_LEN], sender[UUID_STR_LEN];
     const char *status;
-    char *own; /* own_reactions as JSON text (malloc'd) */
+    char *own; /* own_reactions as JSON text (malloc'd), NULL for "[]" */
 };
 
 /*
@@ -206,12 +206,12 @@ static char *page_splice(const redisReply *r, size_t n, bool has_more, const str
             goto out;
         prev = seq;
         e[done].status = page_status(wm, seq, e[done].sender[0] != '\0' ? e[done].sender : NULL);
-        mine = page_own(wm, e[done].id);
-        e[done].own = json_dumps(mine, JSON_COMPACT);
-        json_decref(mine);
-        if (e[done].own == NULL)
+        /* Most entries carry none of the caller's reactions: no dump for those. */
+        mine = json_object_get(wm->own, e[done].id);
+        e[done].own = NULL;
+        if (json_array_size(mine) > 0 && (e[done].own = json_dumps(mine, JSON_COMPACT)) == NULL)
             goto out;
-        cap += v->len + sizeof(status) + 16 + sizeof(own) + strlen(e[done].own);
+        cap += v->len + sizeof(status) + 16 + sizeof(own) + (e[done].own ? strlen(e[done].own) : 2);
     }
     if ((body = malloc(cap)) == NULL)
         goto out;
@@ -225,13 +225,13 @@ static char *page_splice(const redisReply *r, size_t n, bool has_more, const str
         put(&at, status, sizeof(status) - 1);
         put(&at, e[i].status, strlen(e[i].status));
         put(&at, own, sizeof(own) - 1);
-        put(&at, e[i].own, strlen(e[i].own));
+        put(&at, e[i].own ? e[i].own : "[]", e[i].own ? strlen(e[i].own) : 2);
         put(&at, "}", 1);
     }
     /* The oldest entry's id is the cursor of the next page. */
     at += has_more && n > 0
               ? sprintf(at, "],\"next_cursor\":\"%s\",\"has_more\":true}", e[n - 1].id)
-                   : sprintf(at, "],\"next_cursor\":null,\"has_more\":false}");
+              : sprintf(at, "],\"next_cursor\":null,\"has_more\":false}");
     *len = (size_t)(at - body);
 out:
     while (done-- > 0)

@@ -27,7 +27,7 @@
 static struct db_stmt edit_stmt = {.name = "chg_edit", .sql = change_edit_sql};
 static struct db_stmt delete_stmt = {.name = "chg_delete", .sql = change_delete_sql};
 static struct db_stmt react_stmt = {.name = "chg_react", .sql = change_react_sql};
-static struct db_stmt message_stmt = {.name = "chg_message", .sql = change_message_sql};
+static struct db_stmt message_stmt = {.name = "chg_message", .sql = change_message_view_sql};
 static struct db_stmt events_stmt = {.name = "conv_events", .sql = sync_sql};
 
 #define EVENTS_DEFAULT 100
@@ -145,8 +145,7 @@ void route_msg_edit(struct http_req *req)
         http_error(req, serr.status, serr.code, "%s", serr.message);
         return;
     }
-    msgtext_mentions(json_string_value(content), json_string_length(content), names,
-                     sizeof(names));
+    msgtext_mentions(json_string_value(content), json_string_length(content), names, sizeof(names));
     snprintf(window, sizeof(window), "%d", req->cfg->edit_window_minutes);
     params[0] = mid;
     params[1] = req->user_id;

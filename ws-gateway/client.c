@@ -210,7 +210,7 @@ static void on_changed(PGresult *r, enum db_err err, void *arg)
 {
     struct change_ctx *x = arg;
     struct send_error serr;
-    const char *seq, *params[2] = {x->message_id, NULL}; /* no viewer: the copy every socket gets */
+    const char *seq, *params[1] = {x->message_id};
 
     if (r == NULL) {
         send_db_error(err, &serr);
@@ -230,7 +230,7 @@ static void on_changed(PGresult *r, enum db_err err, void *arg)
     x->seq = atoll(seq);
     x->count = db_get(r, 0, CHANGE_COL_COUNT) ? atoll(PQgetvalue(r, 0, CHANGE_COL_COUNT)) : 0;
     snprintf(x->conv_id, sizeof(x->conv_id), "%s", PQgetvalue(r, 0, CHANGE_COL_CONVERSATION));
-    if (pgq_exec(gw_pg(x->conv_id), change_message_sql, 2, params, on_changed_message, x) == 0)
+    if (pgq_exec(gw_pg(x->conv_id), change_message_sql, 1, params, on_changed_message, x) == 0)
         return;
 out:
     change_ctx_free(x);
